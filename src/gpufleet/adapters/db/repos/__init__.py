@@ -1,0 +1,1 @@
+"""Repositories: SQL for one aggregate each, on a connection inside a unit of work."""

@@ -1,0 +1,1 @@
+"""The HTTP API. `schemas/` is pure Pydantic, shared with the CLI's HTTP client."""

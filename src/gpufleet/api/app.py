@@ -1,0 +1,27 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gpufleet import __version__
+from gpufleet.api import errors
+from gpufleet.api.middleware import BodyLimit
+from gpufleet.api.routers import access, events, fleet, health, programs, rentals
+from gpufleet.services.database import Database
+
+DESCRIPTION = """Control plane for a GPU fleet: fleet, tenants, rental requests, leases.
+
+Authenticate with `Authorization: Bearer <API key>`. Operator keys see everything; a tenant
+key sees only its own objects, and another tenant's object answers exactly like a missing one.
+"""
+
+
+def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastAPI:
+    app = FastAPI(title="gpufleet", version=__version__, description=DESCRIPTION)
+    app.state.db = db
+    for module in (health, access, fleet, programs, rentals, events):
+        app.include_router(module.router)
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app

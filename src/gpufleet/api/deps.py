@@ -1,0 +1,44 @@
+"""Dependencies: the database and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gpufleet.domain.access import Principal
+from gpufleet.domain.errors import InvalidInput, Issue
+from gpufleet.services import access
+from gpufleet.services.database import Database
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gf_…`")
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def principal(
+    db: Annotated[Database, Depends(database)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return access.authenticate(db, credentials.credentials if credentials else None)
+
+
+Db = Annotated[Database, Depends(database)]
+Caller = Annotated[Principal, Depends(principal)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page (at most 1000)")]
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` from the previous page")
+]
+
+
+def int_cursor(cursor: str | None) -> int:
+    """Pages of numbered things pass the last id back as the cursor."""
+    if cursor is None:
+        return 0
+    if not cursor.isdigit():
+        raise InvalidInput("bad cursor", [Issue("cursor", "must be a next_cursor from a page")])
+    return int(cursor)

@@ -1,0 +1,57 @@
+"""Rental requests and leases. A tenant sees its own; the operator all."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from gpufleet.api.deps import Caller, Cursor, Db, Limit
+from gpufleet.api.schemas.common import Page
+from gpufleet.api.schemas.rentals import RentalOut, RentalRequestCreate
+from gpufleet.domain.rentals import Rental
+from gpufleet.services import rentals
+
+router = APIRouter(prefix="/v1", tags=["rentals"])
+RequestStatusFilter = Annotated[Literal["pending", "accepted", "declined"] | None, Query()]
+
+
+def _page(found: list[Rental], limit: int) -> Page[RentalOut]:
+    next_cursor = found[-1].id if len(found) == limit else None
+    return Page[RentalOut](items=[RentalOut.of(r) for r in found], next_cursor=next_cursor)
+
+
+@router.post("/rental-requests", status_code=201, response_model_by_alias=True)
+def submit(body: RentalRequestCreate, db: Db, caller: Caller) -> RentalOut:
+    """Ask for capacity (tenant, for itself): the fields of a scenario request but
+    `customer`."""
+    return RentalOut.of(rentals.submit_request(db, caller, body, body.id))
+
+
+@router.get("/rental-requests", response_model_by_alias=True)
+def list_requests(
+    db: Db, caller: Caller, status: RequestStatusFilter = None, limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[RentalOut]:  # fmt: skip
+    """Rental requests, oldest id first, in pages."""
+    return _page(rentals.list_rentals(db, caller, "request", status, cursor, limit), limit)
+
+
+@router.get("/rental-requests/{request_id}", response_model_by_alias=True)
+def get_request(request_id: str, db: Db, caller: Caller) -> RentalOut:
+    """One rental request."""
+    return RentalOut.of(rentals.get_rental(db, caller, "request", request_id))
+
+
+@router.get("/leases", response_model_by_alias=True)
+def list_leases(
+    db: Db, caller: Caller, limit: Limit = 100, cursor: Cursor = None
+) -> Page[RentalOut]:
+    """Signed leases, in pages."""
+    return _page(rentals.list_rentals(db, caller, "lease", None, cursor, limit), limit)
+
+
+@router.get("/leases/{lease_id}", response_model_by_alias=True)
+def get_lease(lease_id: str, db: Db, caller: Caller) -> RentalOut:
+    """One lease."""
+    return RentalOut.of(rentals.get_rental(db, caller, "lease", lease_id))

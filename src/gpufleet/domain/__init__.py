@@ -1,0 +1,1 @@
+"""Pure domain: nothing here imports the web, the database or a solver."""

@@ -1,0 +1,62 @@
+"""Rental requests (a tenant asks for capacity for itself) and leases."""
+
+from __future__ import annotations
+
+import secrets
+
+from gpufleet.adapters.db.repos import events
+from gpufleet.adapters.db.repos import fleet as fleet_repo
+from gpufleet.adapters.db.repos import rentals as repo
+from gpufleet.domain.access import Principal
+from gpufleet.domain.errors import Conflict, Forbidden, InvalidInput, Issue, NotFound
+from gpufleet.domain.events import NewEvent
+from gpufleet.domain.rentals import Rental, RequestStatus
+from gpufleet.planning.scenario import RentalTerms
+from gpufleet.services.database import Database
+from gpufleet.services.scenario_rows import rental_record
+
+_NOUN = {"request": "rental request", "lease": "lease"}
+
+
+def submit_request(
+    db: Database, caller: Principal, terms: RentalTerms, request_id: str | None
+) -> Rental:
+    if caller.is_operator or caller.tenant_id is None or caller.tenant_name is None:
+        raise Forbidden("a rental request is made by a tenant for itself; use a tenant key")
+    rental_id = request_id or f"req-{secrets.token_hex(6)}"
+    with db.write() as conn:
+        models = fleet_repo.models(conn)
+        if terms.gpu_model not in models:
+            known = ", ".join(sorted(models)) or "none yet"
+            raise InvalidInput(
+                "rental request is invalid",
+                [Issue("gpu_model", f"unknown GPU model {terms.gpu_model!r} (known: {known})")],
+            )
+        if repo.existing_ids(conn, [rental_id]):
+            # Same words for ids of other tenants: nothing about them leaks.
+            raise Conflict(f"id {rental_id!r} is already taken; choose another or leave it out")
+        now = db.clock()
+        rental = rental_record(
+            terms, rental_id, caller.tenant_id, caller.tenant_name, RequestStatus.PENDING, now
+        )
+        repo.add(conn, "request", [rental])
+        events.append(conn, [NewEvent("rental_request.received", rental_id, caller.tenant_id)],
+                      now)  # fmt: skip
+    return rental
+
+
+def get_rental(db: Database, caller: Principal, kind: str, rental_id: str) -> Rental:
+    scope = None if caller.is_operator else caller.tenant_id
+    with db.read() as conn:
+        found = repo.get(conn, kind, rental_id, scope)
+    if found is None:
+        raise NotFound.of(_NOUN[kind], rental_id)
+    return found
+
+
+def list_rentals(
+    db: Database, caller: Principal, kind: str, status: str | None, after: str | None, limit: int
+) -> list[Rental]:
+    scope = None if caller.is_operator else caller.tenant_id
+    with db.read() as conn:
+        return repo.page(conn, kind, tenant_id=scope, status=status, after=after, limit=limit)
