@@ -1083,8 +1083,8 @@ SMALL_YAML = """\
 #   GB200 2,304 installed -> 2,234 from period 4 (2027-02-01)
 # model-v2 needs 15,000,000 H100-hours on GB200 (x2.5): all 2,234 GB200 do 938,280 a week,
 # so it needs 16 of the 18 weeks from 2027-02-01 to its due date. rfq-7 alone makes it one
-# week late ($2.8M of delay for $4.9M of revenue); rfq-3 alone about ten weeks late ($28M for
-# $14.6M); the two cannot both fit. Hopper is oversubscribed too (rfq-1/2, then rfq-5/6).
+# week late ($2.8M of delay for $4.9M of revenue); rfq-3 alone three weeks late ($8.4M for
+# $7.3M); the two cannot both fit. Hopper is oversubscribed too (rfq-1/2, then rfq-5/6).
 
 version: 1
 name: small

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from gpufleet.domain.money import usd_to_micros
 from gpufleet.domain.timeutil import parse_instant
@@ -54,5 +54,11 @@ def _exact_usd(value: Any) -> Decimal:
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Count = Annotated[int, Field(gt=0, le=MAX_GPUS)]
-PriceUsd = Annotated[Decimal, BeforeValidator(_exact_usd), Field(gt=0, le=MAX_PRICE_USD)]
-DelayCostUsd = Annotated[Decimal, BeforeValidator(_exact_usd), Field(ge=0, le=MAX_DELAY_COST_USD)]
+# In JSON, money is a number of dollars (SCENARIO.md), not Pydantic's default string.
+_AS_JSON_NUMBER = PlainSerializer(float, return_type=float, when_used="json")
+PriceUsd = Annotated[
+    Decimal, BeforeValidator(_exact_usd), Field(gt=0, le=MAX_PRICE_USD), _AS_JSON_NUMBER
+]
+DelayCostUsd = Annotated[
+    Decimal, BeforeValidator(_exact_usd), Field(ge=0, le=MAX_DELAY_COST_USD), _AS_JSON_NUMBER
+]

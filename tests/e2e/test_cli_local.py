@@ -1,0 +1,59 @@
+"""Commands that need no server: validate and demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+from tests.e2e.conftest import Cli
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Cli:
+    return Cli({"GPUFLEET_HOME": str(tmp_path / "home")})
+
+
+def test_validate_prints_a_summary(local: Cli) -> None:
+    result = local.run("validate", str(EXAMPLES / "colossus.yaml"))
+    assert "valid" in result.out
+    assert "200" in result.out
+
+
+def test_validate_lists_every_error_and_exits_2(local: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 2\nhorizon: {start: 2027-01-04, period: week, periods: 4}\n"
+        "gpu_models: [{name: H100}]\n"
+        "clusters: [{name: c, gpu_model: B200, gpus_per_node: 8, nodes_per_block: 1,"
+        " blocks_per_pod: 1, pods: 1}]\n"
+        "rental_requests: [{id: r, customer: a, gpu_model: H100, gpus: 8, start: 2027-02-01,"
+        " end: 2027-01-01, price_per_gpu_hour: 2}]\n"
+    )
+    result = local.run("validate", str(bad), check=2)
+    assert "version: must be 1" in result.err
+    assert "clusters[0].gpu_model: unknown GPU model 'B200'" in result.err
+    assert "rental_requests[0].end: must be after start" in result.err
+    as_json = local.run("validate", str(bad), "--json", check=2).json()
+    assert len(as_json["error"]["issues"]) == 3
+
+
+def test_validate_of_a_missing_file_is_an_error_not_a_traceback(local: Cli) -> None:
+    result = local.run("validate", "/nonexistent.yaml", check=2)
+    assert "cannot read" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli) -> None:
+    first = local.run("demo", "--json").json()
+    assert first["import"]["nodes"] == 163_328
+    assert first["fleet"]["installed_gpus"] == 753_664
+    assert len(first["pending_requests"]) == 200
+    megadeal = next(r for r in first["pending_requests"] if r["id"] == "rfq-gb300-megadeal")
+    assert 6.2e9 < megadeal["value_usd"] < 6.4e9
+    again = local.run("demo", "--json").json()  # fresh again: no conflict with the first run
+    assert again["import"]["rental_requests"] == 200
+    table = local.run("demo").out
+    assert "Capacity online over time" in table
+    assert "frontier-pretrain" in table
