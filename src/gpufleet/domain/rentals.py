@@ -37,6 +37,7 @@ class Rental:
 
     @property
     def value_micros(self) -> int:
-        """Whole-window contract value: GPUs × hours × price, exact to the micro-dollar."""
+        """Whole-window contract value: GPUs × hours × price, in integer arithmetic, rounded
+        down to the micro-dollar."""
         seconds = int((self.end - self.start).total_seconds())
         return self.gpus * seconds * self.price_micros // 3600

@@ -11,7 +11,11 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def parse_instant(text: str) -> datetime:
     """`YYYY-MM-DD` (00:00 UTC) or an ISO datetime with a zone; returns aware UTC."""
     if _DATE_ONLY.match(text):
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a calendar date") from exc
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:

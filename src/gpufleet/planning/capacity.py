@@ -2,8 +2,8 @@
 
 C[m,t] = floor((1 − unavailable_fraction) × installed GPUs of model m online in period t).
 A cluster is online in period t when t starts on or after `online_from` and before
-`offline_from`. The fraction is applied in decimal arithmetic so that 0.97 × 100000 is
-97,000 and not 96,999.99… floored.
+`offline_from`. The fraction is applied exactly, as the decimal it was written as (a
+fraction of integers, never rounded), so that (1 − 0.07) × 1000 is 930, not 929.99… floored.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from fractions import Fraction
 
 from gpufleet.planning.scenario.model import Cluster, Horizon
 
@@ -24,7 +24,8 @@ def is_online(cluster: Cluster, period_start: datetime) -> bool:
 
 
 def usable(installed: int, unavailable_fraction: float) -> int:
-    share = Decimal(1) - Decimal(str(unavailable_fraction))
+    # Fraction, not Decimal: Decimal's 28 digits would round 1 − 1e-30 up to 1.
+    share = 1 - Fraction(str(unavailable_fraction))
     return math.floor(share * installed)
 
 

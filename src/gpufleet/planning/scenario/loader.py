@@ -7,6 +7,7 @@ returned unless everything is valid: a scenario is never half-loaded.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,10 +51,26 @@ class _YamlLoader(yaml.SafeLoader):
     """Safe YAML that keeps timestamps as text, so files and JSON parse dates one way."""
 
 
+# YAML 1.1 (PyYAML) reads `2.0e8` as text; SCENARIO.md writes numbers that way, so floats
+# follow YAML 1.2: an exponent needs no sign and no decimal point.
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 _YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [
+        (tag, _FLOAT_12 if tag == _FLOAT_TAG else rx)
+        for tag, rx in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _first in "0123456789":
+    if not any(tag == _FLOAT_TAG for tag, _ in _YamlLoader.yaml_implicit_resolvers[_first]):
+        _YamlLoader.yaml_implicit_resolvers[_first].append((_FLOAT_TAG, _FLOAT_12))
 
 
 def read_scenario_text(text: str, source: str = "scenario") -> Any:
@@ -85,16 +102,17 @@ def parse_scenario(data: Any) -> Scenario:
     issues: list[Issue] = []
     issues += [Issue(str(key), "unknown key") for key in data if key not in _SECTIONS]
     issues += [Issue(key, "is required") for key in _REQUIRED if key not in data]
-    if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
+    # `type(...) is int`: neither True nor 1.0 is version 1.
+    if "version" in data and (type(data["version"]) is not int or data["version"] != 1):
         issues.append(Issue("version", "must be 1 (the only version this gpufleet reads)"))
     if "name" in data:
         _check_name(data["name"], issues)
 
-    horizon = _section(Horizon, data.get("horizon"), "horizon", issues)
+    horizon = _section(Horizon, data["horizon"], "horizon", issues) if "horizon" in data else None
     if "reliability" in data:
         _section(Reliability, data["reliability"], "reliability", issues)
     parsed = {key: _items(key, data.get(key, []), issues) for key in _LISTS}
-    issues += _cross_item_issues(horizon, parsed)
+    issues += _cross_item_issues(horizon, parsed, _declared_models(data.get("gpu_models")))
     if issues:
         raise ScenarioInvalid(issues)
     return Scenario.model_validate(data)
@@ -108,8 +126,6 @@ def _check_name(value: Any, issues: list[Issue]) -> None:
 
 
 def _section(model: type[ScenarioPart], value: Any, path: str, issues: list[Issue]) -> Any:
-    if value is None:
-        return None
     item = _validate(model, value, path, issues)
     return item if item is not None and not issues_of(item, path, issues) else None
 
@@ -155,9 +171,22 @@ def _duplicates(key: str, attr: str, items: Iterable[tuple[int, Any]]) -> list[I
     ]
 
 
-def _cross_item_issues(horizon: Horizon | None, parsed: dict[str, Any]) -> list[Issue]:
+def _declared_models(value: Any) -> set[str] | None:
+    """Names in `gpu_models`, also of entries that failed validation, so that one bad entry
+    does not make every reference to its name an error too; None when there is no list."""
+    if not isinstance(value, list):
+        return None
+    return {
+        item["name"]
+        for item in value
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+
+
+def _cross_item_issues(
+    horizon: Horizon | None, parsed: dict[str, Any], models: set[str] | None
+) -> list[Issue]:
     issues: list[Issue] = []
-    models = {item.name for _, item in parsed["gpu_models"]}
     issues += _duplicates("gpu_models", "name", parsed["gpu_models"])
     issues += _duplicates("clusters", "name", parsed["clusters"])
     issues += _duplicates("programs", "name", parsed["programs"])
@@ -171,7 +200,7 @@ def _cross_item_issues(horizon: Horizon | None, parsed: dict[str, Any]) -> list[
     ]
 
     def unknown_model(path: str, name: str) -> None:
-        if name not in models:
+        if models is not None and name not in models:
             known = ", ".join(sorted(models)) or "none declared"
             issues.append(Issue(path, f"unknown GPU model {name!r} (known: {known})"))
 

@@ -21,6 +21,16 @@ def join_path(base: str, loc: Sequence[int | str]) -> str:
     return path
 
 
+def _number(bound: Any) -> str:
+    """A bound as a person writes it: 10000, not Decimal('10000') or 10000000000000.0."""
+    if isinstance(bound, float) and bound.is_integer():
+        return str(int(bound))
+    text = str(bound)
+    if text.startswith("Decimal('"):  # Pydantic gives a Decimal bound as its repr
+        return text.removeprefix("Decimal('").removesuffix("')")
+    return text
+
+
 def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
@@ -51,7 +61,7 @@ def _message(error: ErrorDetails) -> str:
         bound = next(iter(ctx.values()))
         if kind == "greater_than" and bound == 0:
             return "must be positive"
-        return f"must be {words} {bound}"
+        return f"must be {words} {_number(bound)}"
     if kind == "literal_error":
         return f"must be {ctx.get('expected', 'one of the allowed values')}"
     if kind == "union_tag_invalid":

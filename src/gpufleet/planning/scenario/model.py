@@ -65,12 +65,12 @@ class Horizon(ScenarioPart):
 
 
 class Reliability(ScenarioPart):
-    unavailable_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    unavailable_fraction: float = Field(default=0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
 
 
 class GpuModel(ScenarioPart):
     name: Name
-    relative_throughput: float = Field(default=1.0, gt=0.0, le=1000.0)
+    relative_throughput: float = Field(default=1.0, gt=0.0, le=1000.0, allow_inf_nan=False)
 
 
 class Cluster(ScenarioPart):
@@ -110,7 +110,7 @@ class TrainingProgram(ScenarioPart):
     name: Name
     kind: Literal["training"]
     gpu_models: list[Name] = Field(min_length=1)
-    work_gpu_hours: float = Field(gt=0.0, le=MAX_WORK_GPU_HOURS)
+    work_gpu_hours: float = Field(gt=0.0, le=MAX_WORK_GPU_HOURS, allow_inf_nan=False)
     max_gpus: Count | None = None
     earliest_start: Instant | None = None
     due: Instant
