@@ -1,0 +1,1 @@
+"""The pieces of ``scripts/make_examples.py``: generators and story checks of the examples."""
