@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gpufleet import __version__
 from gpufleet.api import errors
+from gpufleet.api.deps import no_nul_characters
 from gpufleet.api.middleware import BodyLimit
 from gpufleet.api.routers import access, events, fleet, health, programs, rentals
 from gpufleet.services.database import Database
@@ -18,7 +19,8 @@ key sees only its own objects, and another tenant's object answers exactly like 
 
 
 def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastAPI:
-    app = FastAPI(title="gpufleet", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="gpufleet", version=__version__, description=DESCRIPTION,
+                  dependencies=[Depends(no_nul_characters)])  # fmt: skip
     app.state.db = db
     for module in (health, access, fleet, programs, rentals, events):
         app.include_router(module.router)

@@ -35,10 +35,24 @@ Cursor = Annotated[
 ]
 
 
+MAX_ID = 2**63 - 1  # ids are 64-bit; a bigger number is no id, and the database refuses it
+
+
 def int_cursor(cursor: str | None) -> int:
     """Pages of numbered things pass the last id back as the cursor."""
     if cursor is None:
         return 0
-    if not cursor.isdigit():
+    # str.isdigit() also accepts '²' and other digits int() refuses.
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_ID:
         raise InvalidInput("bad cursor", [Issue("cursor", "must be a next_cursor from a page")])
     return int(cursor)
+
+
+def no_nul_characters(request: Request) -> None:
+    """No id or filter contains NUL, and PostgreSQL cannot even compare text holding one:
+    refuse it in the path or query as bad input instead of failing in the database."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    issues = [Issue(name, "must not contain NUL characters") for name, value in params
+              if isinstance(value, str) and "\x00" in value]  # fmt: skip
+    if issues:
+        raise InvalidInput("request is invalid", issues)

@@ -123,13 +123,23 @@ def list_keys(db: Database, caller: Principal, tenant_name: str) -> list[ApiKey]
         return repo.list_keys(conn, tenant.id)
 
 
+def tenant_of_key(db: Database, key: ApiKey) -> str | None:
+    """The name of the tenant a key belongs to (None for an operator key)."""
+    if key.tenant_id is None:
+        return None
+    with db.read() as conn:
+        return next((t.name for t in repo.list_tenants(conn, key.tenant_id)), None)
+
+
 def revoke_key(db: Database, caller: Principal, key_id: str) -> ApiKey:
     with db.write() as conn:
         key = repo.get_key(conn, key_id)
         if key is None or not caller.sees_tenant(key.tenant_id):
             raise NotFound.of("API key", key_id)
         if key.role is Role.OPERATOR:
-            usable = [k for k in repo.list_keys(conn, None) if k.usable_at(db.clock())]
+            # Locked: two operators revoking each other's key at once must not both succeed.
+            operator_keys = repo.list_keys(conn, None, lock=True)
+            usable = [k for k in operator_keys if k.usable_at(db.clock())]
             if [k.id for k in usable] == [key.id]:
                 raise Conflict("refusing to revoke the last operator key")
         if key.revoked_at is None:

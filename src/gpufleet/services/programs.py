@@ -20,7 +20,8 @@ def create_program(
     caller.require_operator()
     with db.write() as conn:
         models = fleet_repo.models(conn)
-        issues = [
+        issues = [Issue(field, message) for field, message in spec.rule_issues()]
+        issues += [
             Issue(f"gpu_models[{k}]", f"unknown GPU model {name!r}")
             for k, name in enumerate(spec.gpu_models)
             if name not in models

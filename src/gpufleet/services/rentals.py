@@ -8,7 +8,7 @@ from gpufleet.adapters.db.repos import events
 from gpufleet.adapters.db.repos import fleet as fleet_repo
 from gpufleet.adapters.db.repos import rentals as repo
 from gpufleet.domain.access import Principal
-from gpufleet.domain.errors import Conflict, Forbidden, InvalidInput, Issue, NotFound
+from gpufleet.domain.errors import Forbidden, InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.rentals import Rental, RequestStatus
 from gpufleet.planning.scenario import RentalTerms
@@ -18,12 +18,13 @@ from gpufleet.services.scenario_rows import rental_record
 _NOUN = {"request": "rental request", "lease": "lease"}
 
 
-def submit_request(
-    db: Database, caller: Principal, terms: RentalTerms, request_id: str | None
-) -> Rental:
+def submit_request(db: Database, caller: Principal, terms: RentalTerms) -> Rental:
     if caller.is_operator or caller.tenant_id is None or caller.tenant_name is None:
         raise Forbidden("a rental request is made by a tenant for itself; use a tenant key")
-    rental_id = request_id or f"req-{secrets.token_hex(6)}"
+    rules = [Issue(field, message) for field, message in terms.rule_issues()]
+    if rules:  # end after start, notice for interruptible: as in a scenario file
+        raise InvalidInput("rental request is invalid", rules)
+    rental_id = f"req-{secrets.token_hex(8)}"  # 64 random bits: a clash is not a concern
     with db.write() as conn:
         models = fleet_repo.models(conn)
         if terms.gpu_model not in models:
@@ -32,9 +33,6 @@ def submit_request(
                 "rental request is invalid",
                 [Issue("gpu_model", f"unknown GPU model {terms.gpu_model!r} (known: {known})")],
             )
-        if repo.existing_ids(conn, [rental_id]):
-            # Same words for ids of other tenants: nothing about them leaks.
-            raise Conflict(f"id {rental_id!r} is already taken; choose another or leave it out")
         now = db.clock()
         rental = rental_record(
             terms, rental_id, caller.tenant_id, caller.tenant_name, RequestStatus.PENDING, now

@@ -55,5 +55,4 @@ def list_keys(tenant: str, db: Db, caller: Caller) -> list[ApiKeyOut]:
 def revoke_key(key_id: str, db: Db, caller: Caller) -> ApiKeyOut:
     """Revoke a key; it fails from the next request on."""
     key = access.revoke_key(db, caller, key_id)
-    tenant = caller.tenant_name if not caller.is_operator else None
-    return ApiKeyOut.of(key, tenant)
+    return ApiKeyOut.of(key, access.tenant_of_key(db, key))

@@ -16,6 +16,7 @@ from gpufleet.services import fleet
 from gpufleet.services.fleet_summary import fleet_summary
 
 router = APIRouter(prefix="/v1/fleet", tags=["fleet"])
+MAX_INDEX = 2**31 - 1  # pod and block indexes are 32-bit columns
 
 
 @router.post("/import", status_code=201)
@@ -45,8 +46,8 @@ def nodes(
     cluster: Annotated[str | None, Query(max_length=100)] = None,
     gpu_model: Annotated[str | None, Query(max_length=100)] = None,
     state: NodeState | None = None,
-    pod: Annotated[int | None, Query(ge=0)] = None,
-    block: Annotated[int | None, Query(ge=0)] = None,
+    pod: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+    block: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> Page[NodeOut]:
     """Nodes, filtered, in pages (operator)."""
     where = NodeFilter(cluster, gpu_model, state, pod, block)

@@ -24,8 +24,8 @@ def _page(found: list[Rental], limit: int) -> Page[RentalOut]:
 @router.post("/rental-requests", status_code=201, response_model_by_alias=True)
 def submit(body: RentalRequestCreate, db: Db, caller: Caller) -> RentalOut:
     """Ask for capacity (tenant, for itself): the fields of a scenario request but
-    `customer`."""
-    return RentalOut.of(rentals.submit_request(db, caller, body, body.id))
+    `customer` and `id`; the answer carries the id the server gave it."""
+    return RentalOut.of(rentals.submit_request(db, caller, body))
 
 
 @router.get("/rental-requests", response_model_by_alias=True)

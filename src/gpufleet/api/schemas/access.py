@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpufleet.api.schemas.common import ApiModel
+from gpufleet.api.schemas.common import ApiModel, Text
 from gpufleet.domain.access import ApiKey, Tenant
 from gpufleet.planning.scenario.fields import Name
 
@@ -34,7 +34,7 @@ class TenantOut(ApiModel):
 
 
 class ApiKeyCreate(ApiModel):
-    name: str = Field(default="default", min_length=1, max_length=100)
+    name: Text = Field(default="default", min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, gt=0, le=3650)
 
 

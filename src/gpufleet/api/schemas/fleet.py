@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpufleet.api.schemas.common import ApiModel
+from gpufleet.api.schemas.common import ApiModel, Text
 from gpufleet.domain.fleet import Node, NodeState
 
 
@@ -109,4 +109,4 @@ class NodeOut(ApiModel):
 
 class NodeStateChange(ApiModel):
     state: NodeState
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)

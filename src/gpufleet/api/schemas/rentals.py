@@ -10,15 +10,12 @@ from pydantic import ConfigDict, Field
 from gpufleet.api.schemas.common import ApiModel
 from gpufleet.domain.money import micros_to_float_usd
 from gpufleet.domain.rentals import Rental
-from gpufleet.planning.scenario.fields import Name
 from gpufleet.planning.scenario.model import RentalTerms
 
 
 class RentalRequestCreate(RentalTerms):
-    """What a tenant asks for, for itself: a scenario request without `customer`.
-    `id` is optional; the server makes one when it is left out."""
-
-    id: Name | None = None
+    """What a tenant asks for, for itself: a scenario request without `customer` and `id`.
+    The server names the request (`req-…`), so no tenant can probe another's ids."""
 
 
 class RentalOut(ApiModel):

@@ -89,8 +89,12 @@ def get_key(conn: Connection, key_id: str) -> ApiKey | None:
     return found[0] if found else None
 
 
-def list_keys(conn: Connection, tenant_id: int | None) -> list[ApiKey]:
+def list_keys(conn: Connection, tenant_id: int | None, *, lock: bool = False) -> list[ApiKey]:
+    """A tenant's keys (None: the operator keys); `lock` holds them until the transaction
+    ends, so that decisions about the set (the last operator key) are not raced."""
     query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+    if lock:
+        query = query.with_for_update()
     if tenant_id is None:
         query = query.where(api_keys.c.tenant_id.is_(None))
     else:

@@ -22,6 +22,7 @@ from gpufleet.domain.timeutil import to_utc
 from gpufleet.planning.scenario import Cluster, GpuModel, Horizon
 
 NODE_CHUNK = 20_000
+MAX_NODE_ID = 2**63 - 1
 Progress = Callable[[int], None]  # called with the number of nodes just written
 
 
@@ -210,6 +211,8 @@ def page_nodes(conn: Connection, where: NodeFilter, after: int, limit: int) -> l
 
 
 def get_node(conn: Connection, node_id: int) -> Node | None:
+    if not 0 < node_id <= MAX_NODE_ID:  # no such node, and the database refuses the number
+        return None
     row = conn.execute(_NODE_SELECT.where(nodes.c.id == node_id)).first()
     return _node(row) if row else None
 
