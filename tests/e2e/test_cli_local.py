@@ -52,8 +52,17 @@ def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli) -> No
     assert len(first["pending_requests"]) == 200
     megadeal = next(r for r in first["pending_requests"] if r["id"] == "rfq-gb300-megadeal")
     assert 6.2e9 < megadeal["value_usd"] < 6.4e9
+    story = first["story"]
+    assert story["deal"] == "rfq-gb300-megadeal"  # the largest pending deal
+    assert first["plan"]["status"] == "optimal"
+    assert first["plan"]["gap"] <= 1e-3
+    # Signing the megadeal costs the frontier run weeks; the plan weighs that against revenue.
+    assert story["signing_moves_finish_by_days"]["frontier-pretrain"] > 0
+    assert story["signing_changes_revenue_by_usd"] > 0
+    assert story["optimal_plan_signs_it"] == (story["signing_changes_objective_by_usd"] > 0)
     again = local.run("demo", "--json").json()  # fresh again: no conflict with the first run
     assert again["import"]["rental_requests"] == 200
     table = local.run("demo").out
     assert "Capacity online over time" in table
     assert "frontier-pretrain" in table
+    assert "The question of the story" in table

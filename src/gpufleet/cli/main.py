@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from gpufleet.cli import local, remote
+from gpufleet.cli import local, plan, remote
 from gpufleet.cli.output import report_error
 from gpufleet.domain.errors import GpufleetError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 local.register(app)
+plan.register(app)
 remote.register(app)
 
 

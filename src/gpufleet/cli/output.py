@@ -79,11 +79,3 @@ def fmt(value: Any) -> str:
         text: str = value.isoformat()
         return text.replace("T00:00:00+00:00", "").replace("+00:00", "Z")
     return str(value)
-
-
-def usd(amount: float) -> str:
-    """$6.30B, $412.5M, $12,000 — big contract values read at a glance."""
-    for size, suffix in ((1e9, "B"), (1e6, "M")):
-        if abs(amount) >= size:
-            return f"${amount / size:,.2f}{suffix}"
-    return f"${amount:,.0f}"

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from gpufleet.api.schemas.fleet import FleetSummary
 from gpufleet.api.schemas.programs import ProgramOut
 from gpufleet.api.schemas.rentals import RentalOut
-from gpufleet.cli.output import console, fmt, table, usd
+from gpufleet.cli.output import console, fmt, table
+from gpufleet.domain.money import format_usd as usd
 
 
 def show_fleet(summary: FleetSummary) -> None:

@@ -29,3 +29,12 @@ def micros_to_usd(micros: int) -> Decimal:
 def micros_to_float_usd(micros: int) -> float:
     """For JSON and display only: SCENARIO.md gives money in JSON as a number of dollars."""
     return float(micros_to_usd(micros))
+
+
+def format_usd(amount: float) -> str:
+    """$6.31B, $412.50M, $12,000: contract values read at a glance (display only)."""
+    sign = "−" if amount < 0 else ""
+    for size, suffix in ((1e9, "B"), (1e6, "M")):
+        if abs(amount) >= size:
+            return f"{sign}${abs(amount) / size:,.2f}{suffix}"
+    return f"{sign}${abs(amount):,.0f}"
