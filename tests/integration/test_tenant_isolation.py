@@ -48,6 +48,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/leases"): OWN_DATA,
     ("GET", "/v1/leases/{lease_id}"): FOREIGN_OBJECT,
     ("GET", "/v1/events"): OWN_DATA,
+    ("POST", "/v1/plans"): OPERATOR_ONLY,
+    ("GET", "/v1/plans"): OPERATOR_ONLY,
+    ("GET", "/v1/plans/{plan_id}"): OPERATOR_ONLY,
 }
 
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",
@@ -68,6 +71,7 @@ def body_for(method: str, path: str, world: World) -> Any:
             "gpus": 8,
         },
         ("POST", "/v1/rental-requests"): dict(TERMS),
+        ("POST", "/v1/plans"): {"gap": 0.01},
     }
     if (method, path) not in bodies:
         pytest.fail(f"{method} {path} takes a body this test does not know: add one here")
@@ -105,6 +109,7 @@ def world(live_server: LiveServer, operator: Actor) -> Iterator[World]:
     # The server names every request, so B cannot probe A's ids by choosing one that clashes.
     a_private = expect(a.post("/v1/rental-requests", json=TERMS), 201)["id"]
     node_id = expect(op.get("/v1/fleet/nodes", params={"limit": 1}), 200)["items"][0]["id"]
+    plan_id = expect(op.post("/v1/plans", json={"gap": 0.01}), 202)["id"]
     a_requests = [a_private, "rfq-1", "rfq-3"]
     foreign = {
         "tenant": [A, "internal"],
@@ -112,6 +117,7 @@ def world(live_server: LiveServer, operator: Actor) -> Iterator[World]:
         "request_id": a_requests,
         "lease_id": ["lease-1"],
         "node_id": [str(node_id)],
+        "plan_id": [plan_id],
     }
     doc = scenario_doc()
     others = [r for r in doc["rental_requests"] + doc["leases"] if r["customer"] != B]

@@ -190,3 +190,22 @@ events = Table(
     Column("subject", String(200), nullable=False),
     Column("data", JSON, nullable=False),
 )
+
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("progress", JSON),
+    # The plan's JSON document (design/SCENARIO.md): a report recomputable from its inputs,
+    # not a money record; the ledger (issue 5) keeps money as integers.
+    Column("result", JSON),
+    Column("error", String(2000)),
+    Column("requested_by", String(40), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("started_at", Time),
+    Column("finished_at", Time),
+    CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+)

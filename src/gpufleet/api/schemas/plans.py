@@ -1,0 +1,54 @@
+"""Plan jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gpufleet.api.schemas.common import ApiModel
+from gpufleet.domain.planjobs import PlanJob
+from gpufleet.planning.scenario.fields import Name
+
+
+class PlanCreate(ApiModel):
+    gap: float = Field(default=1e-3, ge=0.0, lt=1.0, description="Relative optimality gap")
+    time_limit: float | None = Field(default=None, gt=0, le=3600, description="Seconds")
+    force_accept: list[Name] = Field(default=[], max_length=10_000)
+    force_reject: list[Name] = Field(default=[], max_length=10_000)
+
+
+class PlanProgress(ApiModel):
+    seconds: float
+    objective: float | None
+    bound: float | None
+    gap: float | None
+
+
+class PlanJobOut(ApiModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    options: PlanCreate
+    progress: PlanProgress | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    plan: dict[str, Any] | None = Field(
+        description="When done: the plan's JSON exactly as `gpufleet plan --json` prints it"
+    )
+
+    @classmethod
+    def of(cls, job: PlanJob) -> PlanJobOut:
+        return cls(
+            id=job.id,
+            status=job.status,
+            options=PlanCreate.model_validate(job.options),
+            progress=PlanProgress.model_validate(job.progress) if job.progress else None,
+            error=job.error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            plan=job.result,
+        )

@@ -1,0 +1,113 @@
+"""Plans of the current fleet, computed in the background.
+
+`submit_plan` records a queued job and returns at once; `run_plan` (on a worker thread) reads
+the state in one short read transaction, solves with no transaction open, writes progress at
+most every second and the result at the end. A crash leaves the job `running`: the operator
+sees how far it got and submits another.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from gpufleet.adapters.db.repos import events
+from gpufleet.adapters.db.repos import plans as repo
+from gpufleet.domain.access import Principal
+from gpufleet.domain.errors import GpufleetError, InvalidInput, Issue, NotFound
+from gpufleet.domain.events import NewEvent
+from gpufleet.domain.planjobs import PlanJob
+from gpufleet.planning.planner import Planner
+from gpufleet.planning.scenario import Scenario
+from gpufleet.planning.solver import Progress
+from gpufleet.services.database import Database
+from gpufleet.services.scenario_from_db import current_scenario
+
+_PROGRESS_EVERY_S = 1.0
+
+
+def submit_plan(db: Database, caller: Principal, options: dict[str, Any]) -> PlanJob:
+    caller.require_operator()
+    job_id = f"plan-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"
+    with db.write() as conn:
+        scenario = current_scenario(conn)  # refuses at once when there is nothing to plan
+        _check_forced(scenario, options)
+        repo.add(conn, job_id, options, caller.key_id, db.clock())
+        events.append(conn, [NewEvent("plan.queued", job_id, None, options)], db.clock())
+        job = repo.get(conn, job_id)
+    assert job is not None
+    return job
+
+
+def _check_forced(scenario: Scenario, options: dict[str, Any]) -> None:
+    pending = {r.id for r in scenario.rental_requests}
+    issues = [
+        Issue(f"{key}[{k}]", f"no pending rental request {rid!r}")
+        for key in ("force_accept", "force_reject")
+        for k, rid in enumerate(options.get(key, []))
+        if rid not in pending
+    ]
+    both = set(options.get("force_accept", [])) & set(options.get("force_reject", []))
+    issues += [Issue("force_reject", f"{rid!r} is also in force_accept") for rid in sorted(both)]
+    if issues:
+        raise InvalidInput("plan options are invalid", issues)
+
+
+def get_plan(db: Database, caller: Principal, job_id: str) -> PlanJob:
+    caller.require_operator()
+    with db.read() as conn:
+        job = repo.get(conn, job_id)
+    if job is None:
+        raise NotFound.of("plan", job_id)
+    return job
+
+
+def list_plans(db: Database, caller: Principal, after: str | None, limit: int) -> list[PlanJob]:
+    caller.require_operator()
+    with db.read() as conn:
+        return repo.page(conn, after, limit)
+
+
+def run_plan(db: Database, job_id: str) -> None:
+    """Solve a queued job to the end; every failure is recorded on the job, never raised."""
+    with db.write() as conn:
+        job = repo.get(conn, job_id)
+        if job is None or job.status != "queued":
+            return
+        repo.update_job(conn, job_id, status="running", started_at=db.clock())
+        scenario = current_scenario(conn)
+    options = job.options
+    last_write = 0.0
+
+    def report(progress: Progress) -> None:
+        nonlocal last_write
+        if progress.seconds - last_write < _PROGRESS_EVERY_S:
+            return
+        last_write = progress.seconds
+        with db.write() as conn:
+            repo.update_job(conn, job_id, progress=progress.__dict__)
+
+    try:
+        result = Planner(scenario).plan(
+            gap=options.get("gap", 1e-3),
+            time_limit=options.get("time_limit"),
+            force_accept=options.get("force_accept", []),
+            force_reject=options.get("force_reject", []),
+            progress=report,
+        )
+    except GpufleetError as error:
+        _finish(db, job_id, status="failed", error=error.message)
+        return
+    except Exception as error:  # recorded for the operator; the worker thread lives on
+        _finish(db, job_id, status="failed", error=f"internal error: {error!r}"[:2000])
+        raise
+    _finish(db, job_id, status="done", result=json.loads(result.to_json()))
+
+
+def _finish(db: Database, job_id: str, **values: Any) -> None:
+    with db.write() as conn:
+        repo.update_job(conn, job_id, finished_at=db.clock(), **values)
+        summary = {"status": values["status"]}
+        events.append(conn, [NewEvent("plan.finished", job_id, None, summary)], db.clock())
