@@ -21,3 +21,4 @@ demo:
 bench:
 	$(PY) -m benchmarks.bench_import
 	$(PY) -m benchmarks.bench_fleet_summary
+	$(PY) -m benchmarks.bench_planner
