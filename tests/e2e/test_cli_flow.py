@@ -59,3 +59,17 @@ def test_missing_server_is_a_clear_error(cli: Cli) -> None:
     result = cli.run("fleet", "show", key="gf_key_00_x", check=6)
     assert "cannot reach" in result.err
     assert "Traceback" not in result.err
+
+
+def test_operator_plans_the_servers_state_and_waits(cli: Cli, server: str) -> None:
+    admin = cli.run("admin", "init", "--json").json()["api_key"]
+    cli.run("fleet", "import", str(EXAMPLES / "small.yaml"), key=admin)
+    job = cli.run("plans", "submit", "--wait", "--gap", "0", "--json", key=admin).json()
+    assert job["status"] == "done"
+    assert job["plan"]["status"] == "optimal"
+    shown = cli.run("plans", "show", job["id"], "--json", key=admin).json()
+    assert shown == job["plan"]  # the plan's own JSON, as `gpufleet plan --json` prints it
+    listed = cli.run("plans", "list", key=admin).out
+    assert job["id"] in listed
+    bad = cli.run("plans", "submit", "--accept", "nope", key=admin, check=2)
+    assert "force_accept[0]" in bad.err

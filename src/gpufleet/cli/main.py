@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from gpufleet.cli import local, plan, remote
+from gpufleet.cli import local, plan, plans_remote, remote
 from gpufleet.cli.output import report_error
 from gpufleet.domain.errors import GpufleetError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 local.register(app)
 plan.register(app)
 remote.register(app)
+plans_remote.register(app)
 
 
 def run() -> None:
