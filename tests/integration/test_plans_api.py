@@ -69,3 +69,21 @@ def test_planning_needs_a_fleet_and_an_operator(live_server: LiveServer, operato
     bad = client.post("/v1/plans", json={"gap": 2})
     assert bad.status_code == 422
     assert bad.json()["error"]["issues"][0]["path"] == "gap"
+
+
+def test_quote_of_a_pending_request_over_http(live_server: LiveServer, operator: Actor) -> None:
+    client = live_server.client(operator)
+    import_small(client)
+    response = client.post("/v1/rental-requests/rfq-3/quote", params={"gap": 0})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["request_id"] == "rfq-3"
+    assert answer["decision"] in {"accept", "counter", "decline"}
+    assert answer["bid_price_opportunity_cost"] >= 0
+    # The exact value is what signing changes in the optimum, recomputed here from two plans.
+    scenario = load_scenario_file(EXAMPLES / "small.yaml")
+    with_it = plan(scenario, gap=0, force_accept=["rfq-3"]).objective
+    without = plan(scenario, gap=0, force_reject=["rfq-3"]).objective
+    assert abs(answer["value_of_signing"] - (with_it - without)) < 1.0
+    assert client.post("/v1/rental-requests/lease-1/quote").status_code == 404
+    assert client.post("/v1/rental-requests/rfq-3/quote", params={"gap": 5}).status_code == 422

@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/leases"): OWN_DATA,
     ("GET", "/v1/leases/{lease_id}"): FOREIGN_OBJECT,
     ("GET", "/v1/events"): OWN_DATA,
+    ("POST", "/v1/rental-requests/{request_id}/quote"): OPERATOR_ONLY,
     ("POST", "/v1/plans"): OPERATOR_ONLY,
     ("GET", "/v1/plans"): OPERATOR_ONLY,
     ("GET", "/v1/plans/{plan_id}"): OPERATOR_ONLY,

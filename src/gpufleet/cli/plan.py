@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from rich.status import Status
 
 from gpufleet.cli.output import console, table
 from gpufleet.domain.money import format_usd as usd
+from gpufleet.planning.baselines import COMPARE_COLUMNS, baselines, compare_table
 from gpufleet.planning.compare import compare
 from gpufleet.planning.planner import DEFAULT_GAP, Planner
 from gpufleet.planning.result import PlanResult, date_text
@@ -33,6 +35,9 @@ def plan_command(
     accept: list[str] = typer.Option([], "--accept", help="Force this request in (repeat)."),
     reject: list[str] = typer.Option([], "--reject", help="Force this request out (repeat)."),
     all_rows: bool = typer.Option(False, "--all", help="List every decision, not a digest."),
+    with_baselines: bool = typer.Option(
+        False, "--compare", help="Also plan by rules of thumb and show the optimum's margin."
+    ),
 ) -> None:
     """Decide which rental requests to sign against the internal roadmap (HiGHS MILP)."""
     scenario = load_scenario_file(file)
@@ -40,10 +45,19 @@ def plan_command(
     with solving(as_json, "solving the plan") as progress:
         result = planner.plan(time_limit=time_limit, gap=gap, force_accept=accept,
                               force_reject=reject, progress=progress)  # fmt: skip
+    rivals = []
+    if with_baselines:
+        with solving(as_json, "planning the rules of thumb") as _:
+            rivals = baselines(planner, gap=gap, time_limit=time_limit)
     if as_json:
-        sys.stdout.write(result.to_json(indent=2) + "\n")
+        document = result.to_dict()
+        if with_baselines:
+            document["baselines"] = [b.to_dict(result) for b in rivals]
+        sys.stdout.write(json.dumps(document, indent=2, default=float) + "\n")
         return
     show_plan(scenario, result, all_rows=all_rows)
+    if with_baselines:
+        table("Against rules of thumb", COMPARE_COLUMNS, compare_table(result, rivals))
     if accept or reject:
         with solving(False, "solving the free optimum to compare") as progress:
             free = planner.plan(time_limit=time_limit, gap=gap, progress=progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -10,7 +10,7 @@ from gpufleet.api.deps import Caller, Cursor, Db, Limit
 from gpufleet.api.schemas.common import Page
 from gpufleet.api.schemas.rentals import RentalOut, RentalRequestCreate
 from gpufleet.domain.rentals import Rental
-from gpufleet.services import rentals
+from gpufleet.services import quotes, rentals
 
 router = APIRouter(prefix="/v1", tags=["rentals"])
 RequestStatusFilter = Annotated[Literal["pending", "accepted", "declined"] | None, Query()]
@@ -41,6 +41,20 @@ def list_requests(
 def get_request(request_id: str, db: Db, caller: Caller) -> RentalOut:
     """One rental request."""
     return RentalOut.of(rentals.get_rental(db, caller, "request", request_id))
+
+
+@router.post("/rental-requests/{request_id}/quote")
+def quote(
+    request_id: str,
+    db: Db,
+    caller: Caller,
+    gap: Annotated[float, Query(ge=0.0, lt=1.0)] = 1e-3,
+    time_limit: Annotated[float | None, Query(gt=0, le=600)] = None,
+) -> dict[str, Any]:
+    """Quote a pending request (operator): its opportunity cost from bid prices, the exact
+    value of signing it by re-solving with and without it, and a decision — accept, counter
+    at the lowest price per GPU-hour that makes it worthwhile, or decline — with the reasons."""
+    return quotes.quote_request(db, caller, request_id, gap, time_limit)
 
 
 @router.get("/leases", response_model_by_alias=True)
