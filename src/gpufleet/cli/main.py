@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from gpufleet.cli import local, plan, plans_remote, quote, remote
+from gpufleet.cli import frontier, local, plan, plans_remote, quote, remote
 from gpufleet.cli.output import report_error
 from gpufleet.domain.errors import GpufleetError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 local.register(app)
 plan.register(app)
+frontier.register(app)
 quote.register(app)
 remote.register(app)
 plans_remote.register(app)

@@ -38,6 +38,9 @@ def plan_command(
     with_baselines: bool = typer.Option(
         False, "--compare", help="Also plan by rules of thumb and show the optimum's margin."
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write report.html with its PNG plots into this folder."
+    ),
 ) -> None:
     """Decide which rental requests to sign against the internal roadmap (HiGHS MILP)."""
     scenario = load_scenario_file(file)
@@ -54,10 +57,18 @@ def plan_command(
         if with_baselines:
             document["baselines"] = [b.to_dict(result) for b in rivals]
         sys.stdout.write(json.dumps(document, indent=2, default=float) + "\n")
+    else:
+        show_plan(scenario, result, all_rows=all_rows)
+        if with_baselines:
+            table("Against rules of thumb", COMPARE_COLUMNS, compare_table(result, rivals))
+    if report is not None:
+        from gpufleet.adapters.report import write_report  # matplotlib only when asked
+
+        path = write_report(report, scenario, result)
+        if not as_json:
+            console.print(f"Report written to {path}", highlight=False)
+    if as_json:
         return
-    show_plan(scenario, result, all_rows=all_rows)
-    if with_baselines:
-        table("Against rules of thumb", COMPARE_COLUMNS, compare_table(result, rivals))
     if accept or reject:
         with solving(False, "solving the free optimum to compare") as progress:
             free = planner.plan(time_limit=time_limit, gap=gap, progress=progress)
