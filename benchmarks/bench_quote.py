@@ -2,7 +2,9 @@
 
 Targets (issue 3): the bid-price quote ≤ 50 ms given a solved free plan (the free plan's own
 solve is reported apart, not counted); the exact quote (one warm-started re-solve) ≤ 2 s at
-gap 1e-3, for the megadeal and a few ordinary requests.
+gap 1e-3, for the megadeal and a few ordinary requests. The re-solve also proves its side of
+`value_range` to within quote.PRECISION × the request's revenue where that is tighter than
+the gap; `value_proven` says whether the range excludes zero (the decision is then certain).
 Usage: python -m benchmarks.bench_quote [--gap G] [--threads N] [--exact ID ...]
 """
 
@@ -60,6 +62,8 @@ def main() -> None:
                 "exact_opportunity_cost": answer.exact_opportunity_cost,
                 "value_of_signing": answer.value_of_signing,
                 "value_range": answer.value_range,
+                "value_proven": answer.value_range is not None
+                and (answer.value_range[0] > 0 or answer.value_range[1] < 0),
                 "status_re_solve": answer.status_with
                 if rid not in free.accepted_ids
                 else answer.status_without,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gpufleet.planning.planner import Planner, plan
+from gpufleet.planning.result import PlanResult
 from gpufleet.planning.scenario import load_scenario_file, parse_scenario
 from gpufleet.planning.solver import Progress
 from tests.unit.test_planner_recompute import check_plan, random_scenario
@@ -102,3 +103,45 @@ def test_a_new_thread_count_between_solves_is_honoured() -> None:
     results = [plan(scenario, gap=1e-9, threads=n) for n in (None, 2, 1, None)]
     assert {r.status for r in results} == {"optimal"}
     assert len({round(r.objective, 3) for r in results}) == 1
+
+
+def gpus_after_finish(result: PlanResult) -> dict[str, float]:
+    """GPUs each finished training program is given after its finish period, per program."""
+    after: dict[str, float] = {}
+    for outcome in result.programs:
+        if outcome.kind == "training" and outcome.finish_period is not None:
+            after[outcome.name] = sum(
+                row.programs.get(outcome.name, 0.0)
+                for row in result.allocation
+                if row.period > outcome.finish_period
+            )
+    return after
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_finished_program_gets_no_gpus_after_its_finish(seed: int) -> None:
+    # What it no longer needs is idle (or goes to another program), and priced nowhere.
+    scenario = parse_scenario(random_scenario(500 + seed, requests=10, periods=10))
+    result = plan(scenario, gap=1e-9)
+    assert result.arrays is not None
+    for name, gpus in gpus_after_finish(result).items():
+        assert gpus == 0.0, name
+    for row in result.allocation:
+        assert row.idle >= 0
+        if row.idle > 1e-6 * max(1, row.capacity):
+            m = result.models.index(row.gpu_model)
+            assert result.arrays.bid_price[m, row.period] == 0
+    check_plan(scenario, result.to_dict())
+
+
+def test_small_example_model_v2_stops_using_gb200_once_done() -> None:
+    # small.yaml: model-v2 finishes at the end of period 22; before, the price LP left it
+    # the GB200 nobody rented for the rest of the horizon.
+    result = plan(load_scenario_file(EXAMPLES / "small.yaml"), gap=1e-9)
+    finish = result.program("model-v2").finish_period
+    assert finish == 22
+    assert gpus_after_finish(result) == {"model-v2": 0.0}
+    idle_after = [
+        row.idle for row in result.allocation if row.gpu_model == "GB200" and row.period > finish
+    ]
+    assert max(idle_after) > 0  # the capacity it no longer needs is idle now

@@ -53,6 +53,8 @@ def assemble(
     gpus = program_gpus(derived, model, values)
     work = cumulative_work(derived, gpus)
     finish = finish_periods(derived, work)
+    gpus[after_finish(derived, gpus, finish)] = 0.0
+    work = cumulative_work(derived, gpus)
     programs, delay = program_outcomes(derived, finish)
     revenue = sum(
         (v for v, a in zip(derived.requests.revenue_micros, accepted, strict=True) if a),
@@ -106,6 +108,18 @@ def program_gpus(derived: Derived, model: Model, values: FloatArray) -> FloatArr
     y = values[lay.y_start : lay.y_start + len(lay.y_program)]
     gpus[lay.y_program, lay.y_model, lay.y_period] = np.maximum(y, 0.0)
     return gpus
+
+
+def after_finish(derived: Derived, gpus: FloatArray, finish: IntArray) -> BoolArray:
+    """[program, model, period] True where a training program has finished: the price LP
+    gives it nothing there (it never works beyond its requirement), up to solver noise
+    that the allocation reports as zero."""
+    mask = np.zeros(gpus.shape, dtype=bool)
+    periods = np.arange(derived.periods)
+    for j, f in enumerate(finish):
+        if f >= 0:
+            mask[j, :, periods > f] = True
+    return mask
 
 
 def cumulative_work(derived: Derived, gpus: FloatArray) -> FloatArray:

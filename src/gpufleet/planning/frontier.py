@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from gpufleet.domain.errors import InvalidInput
-from gpufleet.planning.periods import Derived, derive
+from gpufleet.planning.periods import Derived
 from gpufleet.planning.planner import Planner
 from gpufleet.planning.result import PlanResult, PlanStatus
 from gpufleet.planning.scenario.model import Scenario, TrainingProgram
@@ -118,16 +118,16 @@ def frontier(
     charged for a day) gives one point, the plan as written."""
     if points < MIN_POINTS:
         raise InvalidInput(f"points must be at least {MIN_POINTS}, not {points}")
-    derived = derive(scenario)
-    ceiling = prohibitive_factor(derived)
+    planner = Planner(scenario, threads=threads)
+    ceiling = prohibitive_factor(planner.derived)
     if ceiling is None:
-        plan = _solve(scenario, ACTUAL, gap, time_limit_per_point, threads)
+        plan = _solve(planner, scenario, ACTUAL, gap, time_limit_per_point)
         _report(progress, 1, 1)
         return [plan]
     start = [ACTUAL, 0.0] + ([ceiling] if ceiling > ACTUAL else [])
     solved: list[FrontierPoint] = []
     for factor in start:
-        solved.append(_solve(scenario, factor, gap, time_limit_per_point, threads))
+        solved.append(_solve(planner, scenario, factor, gap, time_limit_per_point))
         _report(progress, len(solved), points)
     closed: set[tuple[float, float]] = set()
     while len(solved) < points:
@@ -135,7 +135,7 @@ def frontier(
         if chosen is None:
             break
         factor, low, high = chosen
-        found = _solve(scenario, factor, gap, time_limit_per_point, threads)
+        found = _solve(planner, scenario, factor, gap, time_limit_per_point)
         solved.append(found)
         _report(progress, len(solved), points)
         if _same(found, low):  # nothing new below the tie: the stretch above is settled
@@ -189,14 +189,16 @@ def _round_up_nicely(value: float) -> float:
 
 
 def _solve(
+    planner: Planner,
     scenario: Scenario,
     factor: float,
     gap: float,
     time_limit: float | None,
-    threads: int | None,
 ) -> FrontierPoint:
-    scaled = scale_delay_costs(scenario, Decimal(repr(factor)))
-    result = Planner(scaled, threads=threads).plan(gap=gap, time_limit=time_limit)
+    """The plan at `factor`: one Planner for the whole sweep, re-priced (only the MILP's
+    objective changes) and warm-started from the plan found at the previous factor."""
+    planner.reprice(scale_delay_costs(scenario, Decimal(repr(factor))))
+    result = planner.plan(gap=gap, time_limit=time_limit)
     if result.status == "infeasible":
         reasons = "; ".join(r.message for r in result.reasons)
         raise InvalidInput(f"the scenario is infeasible at any delay cost: {reasons}")

@@ -16,6 +16,8 @@ Rows:
   monotone  z[j,t] − z[j,t−1] ≥ 0
   limit     Σ_m y[j,m,t] ≤ max_gpus_j                       (only where it can bind)
   serve     Σ_m rel_m y[k,m,t] ≥ need[k,t]
+            (pooled, for the solver: Σ_{m in U} rel_m y[pool,m,t] ≥ Σ_{k: models_k ⊆ U}
+            need[k,t] for each union U of inference model sets; see `_serving`)
 
 The objective is maximised in millions of dollars (`OBJECTIVE_SCALE`) to keep the solver's
 numbers moderate. Σ_t (1 − z[j,t−1])·overdue(j,t) is split into the constant Σ_t overdue(j,t)
@@ -30,11 +32,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gpufleet.planning.bounds import free_capacity, most_work_per_period
-from gpufleet.planning.periods import BoolArray, Derived, FloatArray, IntArray
+from gpufleet.planning.periods import BoolArray, Derived, FloatArray, Inference, IntArray
 from gpufleet.planning.sparse import Triplets, grid, ragged_arange
 
 OBJECTIVE_SCALE = 1e-6  # dollars → millions of dollars
 INF = float("inf")
+_MAX_POOLED_GROUPS = 16
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Model:
     # Second objective, for the allocation only: each training program's cumulative work as
     # a share of its total, summed over periods (work as early as the plan allows).
     fill_cost: FloatArray
+    work_need: FloatArray  # [J] work of each training program, in H100-GPU-periods
     col_lower: FloatArray
     col_upper: FloatArray
     # The same without bounds the rows already imply (y ≤ free capacity, w ≤ the most work
@@ -85,6 +89,10 @@ class Model:
     value: FloatArray
     integrality: IntArray  # 1 for x and z, 0 otherwise
     offset: float
+    x_model: IntArray  # GPU model of each x column's request
+    # [M, M] models that compete for the same work: the same model, or two models some
+    # training program may use both of (warm starts repair around a forced request with it)
+    linked_models: BoolArray
 
 
 @dataclass(frozen=True)
@@ -99,17 +107,24 @@ class _Columns:
     is_train: BoolArray  # per y column
 
 
-def build(derived: Derived) -> Model:
-    """The model with every x free in [0, 1]; the planner fixes forced ones by bounds."""
+def build(derived: Derived, *, pooled: bool = False) -> Model:
+    """The model with every x free in [0, 1]; the planner fixes forced ones by bounds.
+
+    `pooled`: the inference programs share one set of y columns (GPUs of each model given
+    to inference, `y_program` = J), served by one row per union of their model sets
+    (`_serving`); an exact and smaller MILP, for the solver only: it says nothing of which
+    program runs where, so allocations and prices come from the model built without it.
+    x and z columns are the same in both, in the same order."""
     free = np.maximum(free_capacity(derived), 0)
-    cols = _columns(derived, free)
+    serving = _serving(derived.inference, pooled)
+    cols = _columns(derived, free, serving)
     rows = Triplets()
     capacity_row = _capacity_rows(derived, cols, free, rows)
     _work_rows(derived, cols, rows)
     _limit_rows(derived, cols, rows)
-    _serve_rows(derived, cols, rows)
+    _serve_rows(derived, cols, rows, serving)
     layout = replace(cols.layout, capacity_row=capacity_row, num_row=rows.count)
-    cost, offset = _objective(derived, layout)
+    cost, offset = objective(derived, layout)
     start, index, value = rows.csc(layout.num_col)
     integrality = np.zeros(layout.num_col, dtype=np.int64)
     integrality[layout.x_cols] = 1
@@ -118,6 +133,7 @@ def build(derived: Derived) -> Model:
         layout=layout,
         col_cost=cost,
         fill_cost=_fill_cost(layout, cols.need),
+        work_need=cols.need,
         col_lower=np.zeros(layout.num_col),
         col_upper=cols.upper,
         col_upper_loose=cols.loose,
@@ -128,22 +144,24 @@ def build(derived: Derived) -> Model:
         value=value,
         integrality=integrality,
         offset=offset,
+        x_model=derived.requests.model[layout.x_request],
+        linked_models=_linked_models(derived),
     )
 
 
-def _columns(derived: Derived, free: IntArray) -> _Columns:
+def _columns(derived: Derived, free: IntArray, serving: _Serving) -> _Columns:
     models, periods = derived.capacity.shape
-    training, inference = derived.training, derived.inference
-    n_train = len(training)
+    training = derived.training
+    n_train, n_serving = len(training), len(serving.allowed)
     x_request = np.flatnonzero(derived.requests.occupies_any).astype(np.int64)
 
     # y: (program, model, period) triples that may be nonzero
-    allowed = np.vstack([training.allowed, inference.allowed]).reshape(-1, models)
-    start = np.concatenate([training.first_period, np.zeros(len(inference), dtype=np.int64)])
+    allowed = np.vstack([training.allowed, serving.allowed]).reshape(-1, models)
+    start = np.concatenate([training.first_period, np.zeros(n_serving, dtype=np.int64)])
     usable = allowed[:, :, None] & (free[None, :, :] > 0)
     usable &= np.arange(periods)[None, None, :] >= start[:, None, None]
     y_program, y_model, y_period = (a.astype(np.int64) for a in np.nonzero(usable))
-    limit = np.concatenate([training.max_gpus, np.full(len(inference), INF)])
+    limit = np.concatenate([training.max_gpus, np.full(n_serving, INF)])
     y_upper = np.minimum(free[y_model, y_period], limit[y_program]).astype(np.float64)
 
     # w from the first usable period; z only where the work could be complete by then
@@ -247,21 +265,74 @@ def _limit_rows(derived: Derived, cols: _Columns, rows: Triplets) -> None:
     rows.add(row[row >= 0], ycol[row >= 0], 1.0)
 
 
-def _serve_rows(derived: Derived, cols: _Columns, rows: Triplets) -> None:
-    """Σ_m rel_m y[k,m,t] ≥ need[k,t] where need > 0."""
-    lay, need = cols.layout, derived.inference.need
-    serve_k, serve_t = np.nonzero(need > 0)
-    ids = rows.add_rows(need[serve_k, serve_t].astype(np.float64), np.full(len(serve_k), INF))
+def _serve_rows(derived: Derived, cols: _Columns, rows: Triplets, serving: _Serving) -> None:
+    """Σ_{m in its models} rel_m y[program,m,t] ≥ need[g,t] for each serving group g
+    where need > 0 (see `_serving`)."""
+    lay, need = cols.layout, serving.need
+    serve_g, serve_t = np.nonzero(need > 0)
+    ids = rows.add_rows(need[serve_g, serve_t].astype(np.float64), np.full(len(serve_g), INF))
+    row_of = grid(need.shape, serve_g, serve_t, ids)
     inf = ~cols.is_train
-    k = lay.y_program[inf] - len(derived.training)
-    row = grid(need.shape, serve_k, serve_t, ids)[k, lay.y_period[inf]]
-    keep = row >= 0
-    rel = derived.relative_throughput[lay.y_model[inf][keep]]
-    rows.add(row[keep], cols.y_cols[inf][keep], rel)
+    program = lay.y_program[inf] - len(derived.training)
+    model, period, col = lay.y_model[inf], lay.y_period[inf], cols.y_cols[inf]
+    for g in range(len(need)):
+        mine = (program == serving.program[g]) & serving.models[g, model]
+        row = row_of[g, period[mine]]
+        keep = row >= 0
+        rel = derived.relative_throughput[model[mine][keep]]
+        rows.add(row[keep], col[mine][keep], rel)
 
 
-def _objective(derived: Derived, lay: Layout) -> tuple[FloatArray, float]:
-    """Column costs and offset, in millions of dollars."""
+@dataclass(frozen=True)
+class _Serving:
+    """How the MILP serves inference: y columns for each row of `allowed` (one per
+    inference program, or one pool for them all), and serve rows per group g: the y of
+    `program[g]` on `models[g]` must give at least `need[g, t]` H100-equivalents."""
+
+    allowed: BoolArray  # [programs with y columns, M]
+    models: BoolArray  # [G, M]
+    need: IntArray  # [G, P]
+    program: IntArray  # [G] index into `allowed`
+
+
+def _serving(inference: Inference, pooled: bool) -> _Serving:
+    """Per program (as SCENARIO.md writes it), or pooled. Pooled is exact: GPUs given to
+    inference as a whole can be split among the programs iff, for every set S of programs,
+    the need of S is at most what the models any of S may use provide (Hall's condition for
+    a transport problem), and it suffices to ask this for each union U of the programs'
+    model sets, with every program whose models lie inside U. Not pooled when there are
+    many unions (more rows than the pool saves)."""
+    count, models = inference.allowed.shape
+    per_program = _Serving(
+        inference.allowed, inference.allowed, inference.need, np.arange(count, dtype=np.int64)
+    )
+    if not pooled or count < 2:
+        return per_program
+    unions = {tuple(a) for a in inference.allowed}
+    while True:
+        grown = unions | {tuple(np.logical_or(u, a)) for u in unions for a in inference.allowed}
+        if grown == unions or len(grown) > _MAX_POOLED_GROUPS:
+            break
+        unions = grown
+    if len(grown) > _MAX_POOLED_GROUPS:
+        return per_program
+    union = np.array(sorted(unions), dtype=bool).reshape(-1, models)
+    inside = ~(inference.allowed[None, :, :] & ~union[:, None, :]).any(axis=2)  # [G, K]
+    need = inside.astype(np.int64) @ inference.need
+    pool: BoolArray = np.any(inference.allowed, axis=0, keepdims=True)
+    return _Serving(
+        pool,
+        union,
+        need,
+        np.zeros(len(union), dtype=np.int64),
+    )
+
+
+def objective(derived: Derived, lay: Layout) -> tuple[FloatArray, float]:
+    """Column costs and offset, in millions of dollars. Only delay costs and revenues enter
+    here: a scenario that differs in them alone keeps the layout and every row (see
+    `Planner.reprice`), as long as no delay cost turns positive where it was zero (a z
+    column left out because it earned nothing would then be missing)."""
     training = derived.training
     cost = np.zeros(lay.num_col)
     cost[lay.x_cols] = derived.requests.revenue_usd[lay.x_request] * OBJECTIVE_SCALE
@@ -272,6 +343,12 @@ def _objective(derived: Derived, lay: Layout) -> tuple[FloatArray, float]:
     cost[lay.z_cols] = per_day[lay.z_program] * next_overdue[lay.z_program, lay.z_period]
     offset = -float((per_day[:, None] * overdue).sum()) if len(training) else 0.0
     return cost, offset
+
+
+def _linked_models(derived: Derived) -> BoolArray:
+    allowed = derived.training.allowed.astype(np.int64)
+    linked: BoolArray = (allowed.T @ allowed > 0) | np.eye(len(derived.models), dtype=bool)
+    return linked
 
 
 def _fill_cost(lay: Layout, need: FloatArray) -> FloatArray:

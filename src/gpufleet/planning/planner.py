@@ -8,9 +8,11 @@
     forced = planner.plan(force_accept=["rfq-gb300-megadeal"])   # warm-started
 
 The pipeline: 1. derive arrays (periods.py) 2. check that commitments fit, before any solver
-(feasibility.py) 3. build the MILP once (milp.py) 4. solve it (solver.py) 5. fix x, keep z at
-least the plan's values and solve the LP for the allocation and bid prices 6. assemble the
-result with exact money (assemble.py).
+(feasibility.py) 3. build the MILP once (milp.py; HiGHS gets it with inference pooled, an
+exact and smaller form) 4. solve it (solver.py), warm from an earlier solution when there is
+one 5. fix x, keep z at least the plan's values and solve the LP (the model as SCENARIO.md
+writes it) for the allocation and bid prices 6. assemble the result with exact money
+(assemble.py).
 
 Bid prices. SCENARIO.md fixes x and z before the LP; with both fixed the objective is a
 constant and every dual would be zero. Here x is fixed and z may rise above the plan's values
@@ -23,16 +25,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
 from gpufleet.domain.errors import InvalidInput
 from gpufleet.planning.assemble import Forced, assemble, infeasible
 from gpufleet.planning.feasibility import Shortfall, shortfalls
-from gpufleet.planning.milp import Model, build
+from gpufleet.planning.milp import Model, build, objective
 from gpufleet.planning.periods import BoolArray, Derived, derive
 from gpufleet.planning.result import PlanResult
-from gpufleet.planning.scenario.model import Scenario
+from gpufleet.planning.scenario.model import Scenario, TrainingProgram
 from gpufleet.planning.solver import MilpSolver, PriceLp, ProgressCallback
 
 DEFAULT_GAP = 1e-4
@@ -46,14 +49,26 @@ class Planner:
         self.derived: Derived = derive(scenario)
         self._threads = threads
         self._model: Model | None = None
+        self._milp_model: Model | None = None
+        self._built_from: Derived = self.derived  # what the loaded model's layout is for
         self._milp: MilpSolver | None = None
         self._lp: PriceLp | None = None
 
     @property
     def model(self) -> Model:
+        """The model of SCENARIO.md, for the price LP and the allocation."""
         if self._model is None:
             self._model = build(self.derived)
+            self._built_from = self.derived
         return self._model
+
+    @property
+    def milp_model(self) -> Model:
+        """The same MILP with inference pooled (`build(pooled=True)`): what HiGHS solves.
+        Its x and z columns are those of `model`, in the same order."""
+        if self._milp_model is None:
+            self._milp_model = build(self.derived, pooled=True)
+        return self._milp_model
 
     def plan(
         self,
@@ -63,8 +78,12 @@ class Planner:
         force_accept: Iterable[str] = (),
         force_reject: Iterable[str] = (),
         progress: ProgressCallback | None = None,
+        abs_gap: float | None = None,
     ) -> PlanResult:
-        """The best plan within `gap` (relative) or `time_limit` seconds. An infeasible
+        """The best plan within `gap` (relative) or `time_limit` seconds; `abs_gap` (USD)
+        asks for a proven gap in dollars at most that, where that is tighter than `gap`
+        (honoured on warm re-solves: the quote's way to know a request's value well enough
+        whatever its size). An infeasible
         scenario is a result (status "infeasible" with `reasons`), not an error; unknown or
         contradictory ids and bad options raise `InvalidInput`. `progress` is called about
         four times a second while the MILP runs; returning True stops it with the best plan
@@ -74,6 +93,8 @@ class Planner:
             raise InvalidInput(f"gap must be at least 0 and below 1, not {gap}")
         if time_limit is not None and not time_limit > 0:
             raise InvalidInput(f"time limit must be positive, not {time_limit}")
+        if abs_gap is not None and not abs_gap >= 0:
+            raise InvalidInput(f"absolute gap must be at least 0, not {abs_gap}")
         forced = self._forced(force_accept, force_reject)
         problems = shortfalls(self.derived, forced.accept)
         if problems:
@@ -83,12 +104,12 @@ class Planner:
         x_lower = forced.accept[x_req].astype(np.float64)
         x_upper = (~forced.reject[x_req]).astype(np.float64)
         outcome = self._solver().solve(
-            x_lower, x_upper, time_limit=time_limit, gap=gap, progress=progress
+            x_lower, x_upper, time_limit=time_limit, gap=gap, abs_gap=abs_gap, progress=progress
         )
         if outcome.status == "infeasible":  # not expected after the direct check
             reason = Shortfall((), (), 0.0, 0.0, "the solver proved the model infeasible")
             return infeasible(self.derived, [reason], time.perf_counter() - started, forced)
-        lay = model.layout
+        lay = self.milp_model.layout
         if outcome.values is None:  # stopped before any solution: forced requests only
             x, z = x_lower, np.zeros(len(lay.z_program))
         else:
@@ -109,9 +130,34 @@ class Planner:
             forced=forced,
         )
 
+    def reprice(self, scenario: Scenario) -> None:
+        """Plan `scenario` from now on: the loaded one with other delay costs per day
+        (nothing else may differ; `InvalidInput` otherwise). The MILP stays loaded and only
+        its objective changes, so the next solve starts from the last solution, which no
+        constraint made infeasible. The frontier re-solves one scenario at many delay-cost
+        factors this way. A delay cost turning positive where the loaded model had none
+        rebuilds the model (its z columns were left out) and starts cold."""
+        if not _same_but_delay_costs(self.scenario, scenario):
+            raise InvalidInput("reprice: the scenarios differ in more than delay costs")
+        derived = derive(scenario)
+        self.scenario, self.derived = scenario, derived
+        if self._model is None:
+            return
+        charged = derived.training.delay_cost_usd_per_day > 0
+        if (charged & ~(self._built_from.training.delay_cost_usd_per_day > 0)).any():
+            self._model, self._milp_model, self._milp, self._lp = None, None, None, None
+            return
+        self._model = _repriced(self._model, derived)
+        if self._lp is not None:
+            self._lp.set_objective(self._model)
+        if self._milp_model is not None:
+            self._milp_model = _repriced(self._milp_model, derived)
+            if self._milp is not None:
+                self._milp.set_objective(self._milp_model)
+
     def _solver(self) -> MilpSolver:
         if self._milp is None:
-            self._milp = MilpSolver(self.model, threads=self._threads)
+            self._milp = MilpSolver(self.milp_model, threads=self._threads)
         return self._milp
 
     def _price_lp(self) -> PriceLp:
@@ -155,3 +201,20 @@ def plan(
         force_reject=force_reject,
         progress=progress,
     )
+
+
+def _repriced(model: Model, derived: Derived) -> Model:
+    cost, offset = objective(derived, model.layout)
+    return replace(model, col_cost=cost, offset=offset)
+
+
+def _same_but_delay_costs(a: Scenario, b: Scenario) -> bool:
+    if len(a.programs) != len(b.programs):
+        return False
+    programs = [
+        q.model_copy(update={"delay_cost_per_day": p.delay_cost_per_day})
+        if isinstance(p, TrainingProgram) and isinstance(q, TrainingProgram)
+        else q
+        for p, q in zip(a.programs, b.programs, strict=True)
+    ]
+    return programs == a.programs and b.model_copy(update={"programs": a.programs}) == a
