@@ -30,7 +30,7 @@ _HIGHS_ABS_GAP = 1e-6  # HiGHS's default, in the scaled objective
 # Repairing a start with a request forced in (`MilpSolver._repair`): a small MILP, bounded.
 _REPAIR_NODES = 200
 _REPAIR_GAP = 1e-3
-_REPAIR_SHARE = 0.25  # of the solve's time limit
+_REPAIR_SHARE = 0.25  # of the solve's time limit, or of the last solve's time without one
 
 # HiGHS options of a cold solve, and of a re-solve that starts from a complete feasible
 # solution. A re-solve mostly has to prove the bound again (its incumbent is near the
@@ -112,6 +112,7 @@ class MilpSolver:
         self._threads = threads
         self._highs = new_highs(model, integer=True)
         self._solved: list[_Solved] = []  # most recent last
+        self._last_seconds = math.inf  # how long the last solve took
 
     def solve(
         self,
@@ -142,6 +143,7 @@ class MilpSolver:
             if watcher is not None:
                 highs.cbMipInterrupt.unsubscribe(watcher)
         seconds = time.perf_counter() - began
+        self._last_seconds = seconds
         model_status = highs.getModelStatus()
         info = highs.getInfo()
         if model_status == highspy.HighsModelStatus.kInfeasible:
@@ -244,18 +246,21 @@ class MilpSolver:
         only the requests that compete with them (on their GPU models, or on models a
         training program could use instead) may change, every other x stays as in `start`.
         Its incumbent is a far better first solution than anything HiGHS finds alone (the
-        re-solve then mostly proves the bound). None when there is nothing to choose or no
-        solution was found within its node limit."""
+        re-solve then mostly proves the bound). None when there is nothing to choose, when
+        every request competes (that MILP would be the whole one), or when no solution was
+        found within its node limit and a share of the time limit (or, without one, of the
+        time the last solve took)."""
         lay, highs = self._model.layout, self._highs
         near: BoolArray = np.any(self._model.linked_models[self._model.x_model[raised]], axis=0)
-        free = near[self._model.x_model] & (x_lower < x_upper)
-        if not free.any():
+        open_ = x_lower < x_upper
+        free = near[self._model.x_model] & open_
+        if not free.any() or free.sum() == open_.sum():  # nothing to choose, or everything
             return None
         x = start[lay.x_cols]
         lower = np.where(free, x_lower, x)
         upper = np.where(free, x_upper, x)
         highs.changeColsBounds(len(lay.x_cols), lay.x_cols, lower, upper)
-        limit = math.inf if time_limit is None else _REPAIR_SHARE * time_limit
+        limit = _REPAIR_SHARE * (self._last_seconds if time_limit is None else time_limit)
         _options(highs, {**_RE_SOLVE, "mip_max_nodes": _REPAIR_NODES, "time_limit": limit})
         _options(highs, _gaps(max(gap, _REPAIR_GAP), None, None))
         try:
