@@ -16,7 +16,7 @@ from gpufleet.domain.money import format_usd as usd
 from gpufleet.planning.baselines import COMPARE_COLUMNS, baselines, compare_table
 from gpufleet.planning.compare import compare
 from gpufleet.planning.planner import DEFAULT_GAP, Planner
-from gpufleet.planning.result import PlanResult, date_text
+from gpufleet.planning.result import Decision, PlanResult, date_text
 from gpufleet.planning.scenario import Scenario, load_scenario_file
 from gpufleet.planning.solver import Progress, ProgressCallback
 
@@ -139,7 +139,8 @@ def show_plan(scenario: Scenario, result: PlanResult, *, all_rows: bool = False)
     )  # fmt: skip
 
 
-def _digest(decisions: list) -> list:  # type: ignore[type-arg]
+def _digest(decisions: list[Decision]) -> list[Decision]:
+    """The eight largest accepted and the eight largest declined."""
     accepted = [d for d in decisions if d.accepted][:8]
     declined = [d for d in decisions if not d.accepted][:8]
     return accepted + declined

@@ -28,20 +28,15 @@ class Comparison:
         """What a capacity team reads: money gained or lost, days each program moves, net."""
         lines = []
         if self.newly_accepted:
-            lines.append(f"Accepts {_ids(self.newly_accepted)} that the optimum declines.")
+            lines.append(f"Accepts {list_ids(self.newly_accepted)} that the optimum declines.")
         if self.newly_declined:
-            lines.append(f"Declines {_ids(self.newly_declined)} that the optimum accepts.")
+            lines.append(f"Declines {list_ids(self.newly_declined)} that the optimum accepts.")
         verb = "gains" if self.revenue >= 0 else "loses"
         lines.append(f"Rental revenue {verb} {format_usd(abs(self.revenue))}.")
         for shift in self.programs:
             if abs(shift.slip_days) < 1e-9:
                 continue
-            direction = "later" if shift.slip_days > 0 else "earlier"
-            lines.append(
-                f"{shift.name} finishes {abs(shift.slip_days):g} days {direction} "
-                f"(delay cost {'+' if shift.delay_cost >= 0 else '−'}"
-                f"{format_usd(abs(shift.delay_cost))})."
-            )
+            lines.append(finish_sentence(shift.name, shift.slip_days, shift.delay_cost))
         if all(abs(s.slip_days) < 1e-9 for s in self.programs):
             lines.append("No program finishes at another date.")
         net = "better" if self.objective > 0 else "worse"
@@ -75,5 +70,16 @@ def compare(free: PlanResult, forced: PlanResult) -> Comparison:
     )
 
 
-def _ids(ids: tuple[str, ...]) -> str:
+def list_ids(ids: tuple[str, ...]) -> str:
+    """The first five ids and how many more: a sentence stays a sentence."""
     return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+def finish_sentence(name: str, days_later: float, delay_cost: float, detail: str = "") -> str:
+    """`frontier-pretrain finishes 42 days later (delay cost +$2.10B).`"""
+    direction = "later" if days_later > 0 else "earlier"
+    sign = "+" if delay_cost >= 0 else "−"
+    return (
+        f"{name} finishes {abs(days_later):g} days {direction} "
+        f"({detail}delay cost {sign}{format_usd(abs(delay_cost))})."
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpufleet.domain.money import format_usd
+from gpufleet.planning.compare import finish_sentence, list_ids
 from gpufleet.planning.result import PlanResult, date_text
 from gpufleet.planning.scenario import Rental
 
@@ -55,22 +56,19 @@ def consequences(
     for change in programs:
         if abs(change.days_later) < 1e-9:
             continue
-        direction = "later" if change.days_later > 0 else "earlier"
+        slip = f"slip {change.slip_days_without:g} → {change.slip_days_with:g} days, "
         lines.append(
-            f"{change.name} finishes {abs(change.days_later):g} days {direction} "
-            f"(slip {change.slip_days_without:g} → {change.slip_days_with:g} days, delay cost "
-            f"{'+' if change.delay_cost_change >= 0 else '−'}"
-            f"{format_usd(abs(change.delay_cost_change))})."
+            finish_sentence(change.name, change.days_later, change.delay_cost_change, slip)
         )
     if not lines:
         lines.append("No training program finishes at another date.")
     revenue = {d.id: d.revenue for d in without.decisions}
     if displaced:
         lost = sum(revenue[i] for i in displaced)
-        lines.append(f"To make room the plan drops {_ids(displaced)} ({format_usd(lost)}).")
+        lines.append(f"To make room the plan drops {list_ids(displaced)} ({format_usd(lost)}).")
     if also:
         gained = sum(revenue[i] for i in also)
-        lines.append(f"The plan also signs {_ids(also)} ({format_usd(gained)}).")
+        lines.append(f"The plan also signs {list_ids(also)} ({format_usd(gained)}).")
     return lines
 
 
@@ -86,7 +84,3 @@ def uncertainty(
         f"Within the solver's gap the true value lies between {format_usd(low)} and "
         f"{format_usd(high)}; a smaller --gap settles the sign."
     )
-
-
-def _ids(ids: tuple[str, ...]) -> str:
-    return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")

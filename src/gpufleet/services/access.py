@@ -39,17 +39,14 @@ def authenticate(db: Database, token: str | None) -> Principal:
         raise NotAuthenticated("malformed API key")
     key_id, secret = parts
     with db.read() as conn:
-        found = repo.key_with_hash(conn, key_id)
-        if found is None or not secret_matches(secret, found[1]):
-            raise NotAuthenticated("unknown API key")
-        key = found[0]
-        if key.revoked_at is not None:
-            raise NotAuthenticated("API key has been revoked")
-        if not key.usable_at(db.clock()):
-            raise NotAuthenticated("API key has expired")
-        tenant_name = None
-        if key.tenant_id is not None:
-            tenant_name = next(t.name for t in repo.list_tenants(conn, key.tenant_id))
+        found = repo.key_for_login(conn, key_id)
+    if found is None or not secret_matches(secret, found[1]):
+        raise NotAuthenticated("unknown API key")
+    key, _, tenant_name = found
+    if key.revoked_at is not None:
+        raise NotAuthenticated("API key has been revoked")
+    if not key.usable_at(db.clock()):
+        raise NotAuthenticated("API key has expired")
     return Principal(key.role, key.id, key.tenant_id, tenant_name)
 
 
@@ -125,10 +122,9 @@ def list_keys(db: Database, caller: Principal, tenant_name: str) -> list[ApiKey]
 
 def tenant_of_key(db: Database, key: ApiKey) -> str | None:
     """The name of the tenant a key belongs to (None for an operator key)."""
-    if key.tenant_id is None:
-        return None
     with db.read() as conn:
-        return next((t.name for t in repo.list_tenants(conn, key.tenant_id)), None)
+        found = repo.key_for_login(conn, key.id)
+    return found[2] if found else None
 
 
 def revoke_key(db: Database, caller: Principal, key_id: str) -> ApiKey:

@@ -79,13 +79,19 @@ def add_key(
     return ApiKey(key_id, tenant_id, role, name, now, expires_at, None)
 
 
-def key_with_hash(conn: Connection, key_id: str) -> tuple[ApiKey, str] | None:
-    row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-    return (_key(row), row.secret_hash) if row else None
+def key_for_login(conn: Connection, key_id: str) -> tuple[ApiKey, str, str | None] | None:
+    """The key, its stored hash and its tenant's name, in one query: the per-request path."""
+    query = (
+        select(api_keys, tenants.c.name.label("tenant_name"))
+        .outerjoin(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .where(api_keys.c.id == key_id)
+    )
+    row = conn.execute(query).first()
+    return (_key(row), row.secret_hash, row.tenant_name) if row else None
 
 
 def get_key(conn: Connection, key_id: str) -> ApiKey | None:
-    found = key_with_hash(conn, key_id)
+    found = key_for_login(conn, key_id)
     return found[0] if found else None
 
 
