@@ -1,0 +1,8 @@
+"""Tables of placement (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
+
+Migration 0003_placement.py creates exactly these tables.
+"""
+
+from __future__ import annotations
+
+from gpufleet.adapters.db.tables import Id, Time, metadata  # noqa: F401
