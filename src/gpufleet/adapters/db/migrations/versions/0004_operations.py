@@ -7,6 +7,9 @@ Create Date: 2026-11-23 07:20:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -14,8 +17,30 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # filled in by the operations work (issue 4)
+    op.create_table(
+        "lease_usage_hours",
+        sa.Column("lease_id", sa.String(length=100), nullable=False),
+        sa.Column("hour_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("gpu_model", sa.String(length=100), nullable=False),
+        sa.Column("promised_gpu_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("delivered_gpu_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("shortfall_gpu_seconds", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "promised_gpu_seconds = delivered_gpu_seconds + shortfall_gpu_seconds"
+            " AND delivered_gpu_seconds >= 0 AND shortfall_gpu_seconds >= 0",
+            name=op.f("ck_lease_usage_hours_balanced"),
+        ),
+        sa.ForeignKeyConstraint(["lease_id"], ["leases.id"],
+                                name=op.f("fk_lease_usage_hours_lease_id_leases")),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
+                                name=op.f("fk_lease_usage_hours_tenant_id_tenants")),
+        sa.PrimaryKeyConstraint("lease_id", "hour_start", name=op.f("pk_lease_usage_hours")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_lease_usage_hours_tenant_id"), "lease_usage_hours", ["tenant_id"])
+    # Operations adds its own tables below this line.
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index(op.f("ix_lease_usage_hours_tenant_id"), table_name="lease_usage_hours")
+    op.drop_table("lease_usage_hours")
