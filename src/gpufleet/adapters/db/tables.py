@@ -177,7 +177,14 @@ def _rental_table(name: str, *extra: Column[object]) -> Table:
 
 
 rental_requests = _rental_table("rental_requests")
-leases = _rental_table("leases", Column("request_id", String(100)))
+leases = _rental_table(
+    "leases",
+    Column("request_id", String(100)),
+    # Placement (issue 4): NULL while not placed (a lease imported from a scenario), then
+    # scheduled → active → ended, or preempted; reclaim_at once a preemption notice is given.
+    Column("state", String(16)),
+    Column("reclaim_at", Time),
+)
 
 events = Table(
     "events",
