@@ -127,6 +127,9 @@ api_keys = Table(
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time),
     Column("revoked_at", Time),
+    # Space-separated scopes: `api` (the control-plane API) and `inference` (the model
+    # gateway). Keys made before scopes existed, and keys made by the access service, get both.
+    Column("scopes", String(100), nullable=False, server_default="api inference"),
     CheckConstraint("role IN ('operator', 'tenant')", name="role"),
     CheckConstraint("(role = 'operator') = (tenant_id IS NULL)", name="role_tenant"),
 )

@@ -1,6 +1,6 @@
 """Tables of hosting (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
 
-Migration 0005_hosting.py creates exactly these tables.
+Migration 0005_hosting.py creates exactly these tables (and the `scopes` column of api_keys).
 
 `token_usage` is the contract between the gateway and billing: one row per completed (or
 disconnected) request, written once (`request_id` is unique), tokens counted with the
@@ -9,7 +9,16 @@ model's tokenizer. No prompt or completion text is ever stored.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from gpufleet.adapters.db.tables import Id, Time, metadata
 
@@ -30,4 +39,72 @@ token_usage = Table(
     Column("input_price_micros", BigInteger, nullable=False),
     Column("output_price_micros", BigInteger, nullable=False),
     CheckConstraint("input_tokens >= 0 AND output_tokens >= 0", name="nonnegative"),
+)
+
+# --- Hosting's own tables (catalog, deployments, replicas, limits). ---
+
+hosted_models = Table(
+    "hosted_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # `package:<python package>/<file>`, `dir:<path>`, or (vllm only) `url:<http base>`.
+    Column("source", String(500), nullable=False),
+    Column("backend", String(16), nullable=False),
+    Column("gpus_per_replica", Integer, nullable=False),
+    Column("context_length", Integer, nullable=False),
+    Column("input_price_micros", BigInteger, nullable=False),
+    Column("output_price_micros", BigInteger, nullable=False),
+    Column("created_at", Time, nullable=False),
+    CheckConstraint("backend IN ('transformers', 'vllm')", name="backend"),
+    CheckConstraint("input_price_micros >= 0 AND output_price_micros >= 0", name="prices"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The name callers pass as `model` to the gateway.
+    Column("name", String(100), nullable=False, unique=True),
+    Column("model_id", ForeignKey("hosted_models.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("tenant_id", ForeignKey("tenants.id"), index=True),
+    Column("min_replicas", Integer, nullable=False),
+    Column("max_replicas", Integer, nullable=False),
+    Column("scale_metric", String(24), nullable=False),
+    Column("scale_target", Integer, nullable=False),
+    Column("created_at", Time, nullable=False),
+    CheckConstraint("kind IN ('serverless', 'provisioned')", name="kind"),
+    CheckConstraint("(kind = 'provisioned') = (tenant_id IS NOT NULL)", name="kind_tenant"),
+    CheckConstraint(
+        "min_replicas >= 0 AND max_replicas >= min_replicas AND max_replicas >= 1", name="replicas"
+    ),
+    CheckConstraint("scale_metric IN ('queue_depth', 'tokens_per_second')", name="scale_metric"),
+)
+
+deployment_replicas = Table(
+    "deployment_replicas",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("deployment_id", ForeignKey("deployments.id"), nullable=False, index=True),
+    # GPUs held while running: the capacity the internal tenant `hosting` uses for it.
+    Column("gpus", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", Time, nullable=False),
+    Column("stopped_at", Time),
+    CheckConstraint("state IN ('running', 'stopped')", name="state"),
+)
+
+inference_limits = Table(
+    "inference_limits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    # A key id, or '*' for the whole tenant.
+    Column("key_id", String(40), nullable=False),
+    Column("requests_per_minute", Integer),
+    Column("tokens_per_minute", Integer),
+    Column("budget_micros", BigInteger),
+    Column("updated_at", Time, nullable=False),
+    UniqueConstraint("tenant_id", "key_id", name="uq_inference_limits_tenant_key"),
 )
