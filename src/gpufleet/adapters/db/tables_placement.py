@@ -2,9 +2,10 @@
 
 Migration 0003_placement.py creates exactly these tables.
 
-- `placement_state` (one row): the version every placement write bumps, and the engine's
-  clock. A writer locks this row first (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's
-  BEGIN IMMEDIATE already serialises writers), so placement writes never interleave.
+- `placement_state` (one row): the version every placement write bumps, the engine's
+  clock and the spare share. A writer locks this row first (`SELECT … FOR UPDATE` on
+  PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), so placement writes
+  never interleave.
 - `placement_holds`: what the engine was asked to hold — a lease or a lab job — with the
   window it was placed for and `ends_at`, the end of the promise (earlier after a release
   or a preemption).
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +37,9 @@ placement_state = Table(
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("clock", Time),  # NULL until the first placement write
+    # Share of every pod's blocks kept as spares for replacements; one value for every
+    # writer, or two processes would disagree on which blocks a new lease may take.
+    Column("spare_share", Float, nullable=False),
     Column("updated_at", Time),
     CheckConstraint("id = 1", name="single_row"),
 )

@@ -28,11 +28,14 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("clock", _TIME, nullable=True),
+        sa.Column("spare_share", sa.Float(), nullable=False),
         sa.Column("updated_at", _TIME, nullable=True),
         sa.CheckConstraint("id = 1", name=op.f("ck_placement_state_single_row")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_placement_state")),
     )
-    op.bulk_insert(state, [{"id": 1, "version": 0}])  # the row every writer locks
+    op.bulk_insert(
+        state, [{"id": 1, "version": 0, "spare_share": 0.02}]
+    )  # the row every writer locks
     op.create_table(
         "placement_holds",
         sa.Column("holder", sa.String(length=100), nullable=False),

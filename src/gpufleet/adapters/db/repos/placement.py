@@ -1,0 +1,270 @@
+"""Placement rows: the version/lock row, holds, node assignments and shortfalls.
+
+Times cross this module as whole epoch seconds (the engine's unit) and are stored as UTC
+datetimes. Node numbers here are database node ids; the service maps them to the engine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from gpufleet.adapters.db.tables import blocks, clusters, leases, nodes, pods
+from gpufleet.adapters.db.tables_placement import (
+    hold_shortfalls,
+    node_assignments,
+    placement_holds,
+    placement_state,
+)
+from gpufleet.domain.timeutil import to_utc
+from gpufleet.placement import seconds
+
+Row = tuple[int, int, int, int, int]  # node id, GPUs, GPU mask, start, end
+
+
+def at(instant: int) -> datetime:
+    return datetime.fromtimestamp(instant, UTC)
+
+
+@dataclass(frozen=True)
+class State:
+    version: int
+    clock: int | None
+    spare_share: float
+
+
+@dataclass(frozen=True)
+class StoredHold:
+    """A placement_holds row. `tenant_id` None is the lab; `ends_at` the promise's end."""
+
+    holder: str
+    kind: str
+    tenant_id: int | None
+    gpu_model: str
+    gpus: int
+    start: int
+    end: int
+    ends_at: int
+    interruptible: bool
+    notice_hours: int
+    contiguous: bool
+
+
+def _state(row: Any) -> State:
+    clock = seconds(to_utc(row.clock)) if row.clock is not None else None
+    return State(int(row.version), clock, float(row.spare_share))
+
+
+def lock_state(conn: Connection) -> State:
+    """The placement row, locked until the transaction ends: every placement writer calls
+    this first. PostgreSQL: SELECT … FOR UPDATE; SQLite: the write transaction already holds
+    the database's one write lock (BEGIN IMMEDIATE)."""
+    query = select(placement_state).where(placement_state.c.id == 1)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return _state(conn.execute(query).one())
+
+
+def read_state(conn: Connection) -> State:
+    return _state(conn.execute(select(placement_state).where(placement_state.c.id == 1)).one())
+
+
+def bump(conn: Connection, state: State, clock: int, now: datetime) -> int:
+    """Records a placement write: version + 1 and the engine's clock. Returns the version."""
+    version = state.version + 1
+    conn.execute(
+        update(placement_state)
+        .where(placement_state.c.id == 1)
+        .values(version=version, clock=at(clock), updated_at=now)
+    )
+    return version
+
+
+def set_spare_share(conn: Connection, share: float, now: datetime) -> None:
+    """Changes the spare share (bumps the version: every process rebuilds its engine)."""
+    conn.execute(
+        update(placement_state)
+        .where(placement_state.c.id == 1)
+        .values(spare_share=share, version=placement_state.c.version + 1, updated_at=now)
+    )
+
+
+def fleet_fingerprint(conn: Connection) -> tuple[tuple[Any, ...], ...]:
+    """Changes whenever a cluster is added or changed (then the topology is rebuilt)."""
+    rows = conn.execute(select(clusters.c.id, clusters.c.name, clusters.c.pods).order_by("id"))
+    return tuple(tuple(r) for r in rows)
+
+
+def node_positions(conn: Connection) -> list[tuple[int, str, int, int, int]]:
+    """(node id, cluster name, pod index, block index, node index) of every node."""
+    query = (
+        select(nodes.c.id, clusters.c.name, pods.c.index, blocks.c.index, nodes.c.index)
+        .join(clusters, clusters.c.id == nodes.c.cluster_id)
+        .join(pods, pods.c.id == nodes.c.pod_id)
+        .join(blocks, blocks.c.id == nodes.c.block_id)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(query)]
+
+
+def node_states(conn: Connection) -> dict[int, str]:
+    """Node id → state of every node that is not up (the state index makes this short)."""
+    query = select(nodes.c.id, nodes.c.state).where(nodes.c.state != "up")
+    return {int(i): s for i, s in conn.execute(query)}
+
+
+def _hold(row: Any) -> StoredHold:
+    return StoredHold(
+        row.holder, row.kind, row.tenant_id, row.gpu_model, row.gpus,
+        seconds(to_utc(row.start)), seconds(to_utc(row.end)), seconds(to_utc(row.ends_at)),
+        bool(row.interruptible), row.notice_hours, bool(row.contiguous),
+    )  # fmt: skip
+
+
+def live_holds(conn: Connection, clock: int | None) -> list[StoredHold]:
+    """Holds whose promise is not over at `clock` (all of them when None)."""
+    query = select(placement_holds).order_by(placement_holds.c.created_at, "holder")
+    if clock is not None:
+        query = query.where(placement_holds.c.ends_at > at(clock))
+    return [_hold(r) for r in conn.execute(query)]
+
+
+def hold_rows(conn: Connection, table: Any, clock: int | None) -> dict[str, list[Any]]:
+    """Assignments or shortfalls of the live holds, by holder."""
+    query = select(table).order_by(table.c.id)
+    if clock is not None:
+        live = select(placement_holds.c.holder).where(placement_holds.c.ends_at > at(clock))
+        query = query.where(table.c.holder.in_(live))
+    found: dict[str, list[Any]] = {}
+    for r in conn.execute(query):
+        found.setdefault(r.holder, []).append(r)
+    return found
+
+
+def assignments_of(conn: Connection, holders: Sequence[str]) -> dict[str, list[Row]]:
+    found: dict[str, list[Row]] = {h: [] for h in holders}
+    if holders:
+        table = node_assignments
+        for r in conn.execute(select(table).where(table.c.holder.in_(holders))):
+            found[r.holder].append(_row(r))
+    return found
+
+
+def known_holders(conn: Connection, holders: Sequence[str]) -> list[str]:
+    table = placement_holds
+    return list(conn.execute(select(table.c.holder).where(table.c.holder.in_(holders))).scalars())
+
+
+def _row(r: Any) -> Row:
+    return (r.node_id, r.gpus, r.gpu_mask, seconds(to_utc(r.start)), seconds(to_utc(r.end)))
+
+
+def save_hold(conn: Connection, hold: StoredHold, now: datetime, exists: bool) -> None:
+    values = {
+        "kind": hold.kind, "tenant_id": hold.tenant_id, "gpu_model": hold.gpu_model,
+        "gpus": hold.gpus, "start": at(hold.start), "end": at(hold.end),
+        "ends_at": at(hold.ends_at), "interruptible": hold.interruptible,
+        "notice_hours": hold.notice_hours, "contiguous": hold.contiguous,
+    }  # fmt: skip
+    if exists:
+        table = placement_holds
+        conn.execute(update(table).where(table.c.holder == hold.holder).values(**values))
+        return
+    lease_id = hold.holder if hold.kind == "lease" else None
+    conn.execute(
+        insert(placement_holds).values(
+            holder=hold.holder, lease_id=lease_id, created_at=now, **values
+        )
+    )
+
+
+def sync_assignments(conn: Connection, holder: str, old: Iterable[Row], new: Iterable[Row]) -> int:
+    """Makes the holder's rows equal `new` with the fewest changes: a row whose (node, start,
+    mask) stays gets its end and GPUs updated (a cut), others are inserted or deleted.
+    Returns the number of rows written."""
+    table = node_assignments
+    before = {(n, s, m): (g, e) for n, g, m, s, e in old}
+    after = {(n, s, m): (g, e) for n, g, m, s, e in new}
+    gone = [k for k in before if k not in after]
+    changed = [k for k in after if k in before and before[k] != after[k]]
+    added = [k for k in after if k not in before]
+    for n, s, m in gone:
+        conn.execute(delete(table).where(
+            table.c.holder == holder, table.c.node_id == n, table.c.start == at(s),
+            table.c.gpu_mask == m,
+        ))  # fmt: skip
+    for n, s, m in changed:
+        g, e = after[(n, s, m)]
+        conn.execute(
+            update(table)
+            .where(table.c.holder == holder, table.c.node_id == n, table.c.start == at(s),
+                   table.c.gpu_mask == m)
+            .values(gpus=g, end=at(e))
+        )  # fmt: skip
+    if added:
+        rows = [
+            {"holder": holder, "node_id": n, "gpus": after[(n, s, m)][0], "gpu_mask": m,
+             "start": at(s), "end": at(after[(n, s, m)][1])}
+            for n, s, m in added
+        ]  # fmt: skip
+        conn.execute(insert(table), rows)
+    return len(gone) + len(changed) + len(added)
+
+
+def replace_shortfalls(
+    conn: Connection, holder: str, shortfalls: Sequence[tuple[int, int, int]]
+) -> None:
+    """The holder's shortfall segments become exactly `shortfalls` (start, end, GPUs)."""
+    conn.execute(delete(hold_shortfalls).where(hold_shortfalls.c.holder == holder))
+    if shortfalls:
+        rows = [{"holder": holder, "gpus": g, "start": at(s), "end": at(e)}
+                for s, e, g in shortfalls]  # fmt: skip
+        conn.execute(insert(hold_shortfalls), rows)
+
+
+def shortfall_count(conn: Connection, holder: str) -> int:
+    table = hold_shortfalls
+    return int(conn.execute(select(func.count()).where(table.c.holder == holder)).scalar_one())
+
+
+@dataclass(frozen=True)
+class NodeAssignment:
+    """One row of a lease's `assignments`, with the node's place in the fleet."""
+
+    node: str
+    cluster: str
+    pod: int
+    block: int
+    gpus: int
+    start: datetime
+    end: datetime
+
+
+def lease_assignments(conn: Connection, lease_id: str) -> list[NodeAssignment]:
+    table = node_assignments
+    query = (
+        select(nodes.c.name, clusters.c.name.label("cluster"), pods.c.index.label("pod"),
+               blocks.c.index.label("block"), table.c.gpus, table.c.start, table.c.end)
+        .join(nodes, nodes.c.id == table.c.node_id)
+        .join(clusters, clusters.c.id == nodes.c.cluster_id)
+        .join(pods, pods.c.id == nodes.c.pod_id)
+        .join(blocks, blocks.c.id == nodes.c.block_id)
+        .where(table.c.holder == lease_id)
+        .order_by(table.c.start, nodes.c.id)
+    )  # fmt: skip
+    return [
+        NodeAssignment(r.name, r.cluster, r.pod, r.block, r.gpus, to_utc(r.start), to_utc(r.end))
+        for r in conn.execute(query)
+    ]
+
+
+def set_lease_state(
+    conn: Connection, lease_id: str, state: str, reclaim_at: datetime | None = None
+) -> None:
+    values: dict[str, Any] = {"state": state}
+    if reclaim_at is not None:
+        values["reclaim_at"] = reclaim_at
+    conn.execute(update(leases).where(leases.c.id == lease_id).values(**values))
