@@ -36,10 +36,12 @@ def insert_ignoring_duplicates(
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing()
+    # rowcount is not reliable here (psycopg answers -1): count the rows RETURNING gives.
+    key = next(iter(table.primary_key.columns))
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(key)
     if len(rows) == 1:
-        return int(conn.execute(statement, rows[0]).rowcount)
-    return int(conn.execute(statement, list(rows)).rowcount)
+        return len(conn.execute(statement, rows[0]).all())
+    return len(conn.execute(statement, list(rows)).all())
 
 
 # --- month aggregates -------------------------------------------------------------------
