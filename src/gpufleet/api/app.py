@@ -13,6 +13,7 @@ from gpufleet.api.deps import no_nul_characters
 from gpufleet.api.jobs import JobRunner
 from gpufleet.api.middleware import BodyLimit
 from gpufleet.api.routers import access, events, fleet, health, plans, programs, rentals
+from gpufleet.api.routers import billing as billing_routes
 from gpufleet.services.database import Database
 
 DESCRIPTION = """Control plane for a GPU fleet: fleet, tenants, rental requests, leases, plans.
