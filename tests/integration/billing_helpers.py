@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from sqlalchemy import insert
+import httpx
+from sqlalchemy import insert, select
 
 from gpufleet.adapters.db.repos import rentals as rentals_repo
-from gpufleet.adapters.db.tables import gpu_models
+from gpufleet.adapters.db.tables import gpu_models, leases
 from gpufleet.adapters.db.tables_hosting import token_usage
 from gpufleet.adapters.db.tables_operations import lease_usage_hours
 from gpufleet.domain.rentals import Rental
@@ -151,3 +152,18 @@ def expected_totals(
     for (tenant_id, _model, pin, pout), (tin, tout) in groups.items():
         result[tenant_id][0] += _half_down(Fraction(tin * pin + tout * pout, 1_000_000))
     return {tenant: (c, cr) for tenant, (c, cr) in result.items()}
+
+
+def invoice_of_lease(db: Database, operator: httpx.Client, lease_id: str) -> str:
+    """One hour of usage for an existing lease in January 2026, that month closed through
+    the API: the id of the lease's tenant's invoice."""
+    with db.read() as conn:
+        tenant_id = conn.execute(
+            select(leases.c.tenant_id).where(leases.c.id == lease_id)
+        ).scalar_one()
+    add_hours(db, [Hour(lease_id, tenant_id, datetime(2026, 1, 1, tzinfo=UTC), 3600, 3000)])
+    response = operator.post("/v1/billing/close-month", json={"month": "2026-01"})
+    assert response.status_code == 200, response.text
+    ids: list[str] = response.json()["invoice_ids"]
+    assert len(ids) == 1
+    return ids[0]

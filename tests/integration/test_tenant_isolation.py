@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import Actor, LiveServer
+from tests.integration.billing_helpers import invoice_of_lease
 from tests.integration.support import error_of, expect, import_small, scenario_doc
 
 A = "acme-ai"  # tenant A: a customer of small.yaml (rfq-1, rfq-3, lease-1) ...
@@ -52,6 +53,13 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/plans"): OPERATOR_ONLY,
     ("GET", "/v1/plans"): OPERATOR_ONLY,
     ("GET", "/v1/plans/{plan_id}"): OPERATOR_ONLY,
+    ("POST", "/v1/billing/close-month"): OPERATOR_ONLY,
+    ("GET", "/v1/billing/reconcile"): OPERATOR_ONLY,
+    ("GET", "/v1/usage"): OWN_DATA,
+    ("GET", "/v1/invoices"): OWN_DATA,
+    ("GET", "/v1/invoices/{invoice_id}"): FOREIGN_OBJECT,
+    ("GET", "/v1/leases/{lease_id}/credit-tiers"): FOREIGN_OBJECT,
+    ("PUT", "/v1/leases/{lease_id}/credit-tiers"): OPERATOR_ONLY,
 }
 
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",
@@ -73,6 +81,10 @@ def body_for(method: str, path: str, world: World) -> Any:
         },
         ("POST", "/v1/rental-requests"): dict(TERMS),
         ("POST", "/v1/plans"): {"gap": 0.01},
+        ("POST", "/v1/billing/close-month"): {"month": "2026-01"},
+        ("PUT", "/v1/leases/{lease_id}/credit-tiers"): {
+            "tiers": [{"below_percent": 99.9, "credit_percent": 100}]
+        },
     }
     if (method, path) not in bodies:
         pytest.fail(f"{method} {path} takes a body this test does not know: add one here")
@@ -119,6 +131,7 @@ def world(live_server: LiveServer, operator: Actor) -> Iterator[World]:
         "lease_id": ["lease-1"],
         "node_id": [str(node_id)],
         "plan_id": [plan_id],
+        "invoice_id": [invoice_of_lease(live_server.db, op, "lease-1")],
     }
     doc = scenario_doc()
     others = [r for r in doc["rental_requests"] + doc["leases"] if r["customer"] != B]

@@ -35,7 +35,7 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastA
                   dependencies=[Depends(no_nul_characters)], lifespan=lifespan)  # fmt: skip
     app.state.db = db
     app.state.jobs = jobs
-    for module in (health, access, fleet, programs, rentals, events, plans):
+    for module in (health, access, fleet, programs, rentals, events, plans, billing_routes):
         app.include_router(module.router)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
