@@ -88,6 +88,7 @@ class PlacementSession:
     fleet: FleetMap
     now: datetime  # the database's clock (wall time, or a test's)
     state: repo.State
+    opened_at: int  # the engine's clock when the session began
     saved: set[str] = field(default_factory=set)
 
     @property
@@ -137,7 +138,7 @@ def placement_session(
             with db.write() as conn:
                 session = _open(conn, db, cache)
                 yield session
-                if session.saved or session.clock != session.state.clock:
+                if session.saved or session.clock != session.opened_at:
                     cache.version = repo.bump(conn, session.state, session.clock, session.now)
         except BaseException:
             cache.drop()
@@ -149,7 +150,8 @@ def _open(conn: Connection, db: Database, cache: PlacementCache) -> PlacementSes
     _refresh(conn, db, cache, state)
     assert cache.placer is not None
     assert cache.fleet is not None
-    return PlacementSession(conn, cache.placer, cache.fleet, db.clock(), state)
+    placer = cache.placer
+    return PlacementSession(conn, placer, cache.fleet, db.clock(), state, placer.clock)
 
 
 def _refresh(conn: Connection, db: Database, cache: PlacementCache, state: repo.State) -> None:

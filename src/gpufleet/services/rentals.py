@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from gpufleet.adapters.db.repos import events
 from gpufleet.adapters.db.repos import fleet as fleet_repo
+from gpufleet.adapters.db.repos import lease_placement as leases_repo
 from gpufleet.adapters.db.repos import rentals as repo
+from gpufleet.adapters.db.repos.lease_placement import LeaseState, NodeAssignment
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import Forbidden, InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.rentals import Rental, RequestStatus
+from gpufleet.placement import Refusal
 from gpufleet.planning.scenario import RentalTerms
 from gpufleet.services.database import Database
+from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
+from gpufleet.services.placement import placement_session
 from gpufleet.services.scenario_rows import rental_record
 
 _NOUN = {"request": "rental request", "lease": "lease"}
@@ -58,3 +64,34 @@ def list_rentals(
     scope = None if caller.is_operator else caller.tenant_id
     with db.read() as conn:
         return repo.page(conn, kind, tenant_id=scope, status=status, after=after, limit=limit)
+
+
+def accept_request(db: Database, caller: Principal, request_id: str) -> Accepted:
+    """Accept a pending request (operator): in one transaction, place it on concrete nodes,
+    create the lease and its assignments, mark the request accepted and tell the tenant
+    (`lease.scheduled`). Conflict, with the engine's reason, when it cannot be placed."""
+    caller.require_operator()
+    with placement_session(db) as s:
+        outcome = try_accept(s, pending_request(s, request_id))
+    if isinstance(outcome, Refusal):  # nothing was written and the engine is unchanged
+        raise refused(request_id, outcome)
+    return outcome
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    lease: Rental
+    state: LeaseState
+    assignments: list[NodeAssignment]
+
+
+def get_lease(db: Database, caller: Principal, lease_id: str) -> LeaseView:
+    """One lease with its state and node assignments; a tenant sees its own only."""
+    scope = None if caller.is_operator else caller.tenant_id
+    with db.read() as conn:
+        found = repo.get(conn, "lease", lease_id, scope)
+        if found is None:
+            raise NotFound.of("lease", lease_id)
+        state = leases_repo.lease_state(conn, lease_id)
+        assert state is not None
+        return LeaseView(found, state, leases_repo.lease_assignments(conn, lease_id))

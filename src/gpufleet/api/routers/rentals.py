@@ -6,9 +6,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from gpufleet.adapters.db.repos.placement import at
 from gpufleet.api.deps import Caller, Cursor, Db, Limit
 from gpufleet.api.schemas.common import Page
-from gpufleet.api.schemas.rentals import RentalOut, RentalRequestCreate
+from gpufleet.api.schemas.rentals import (
+    AcceptedOut,
+    LeaseOut,
+    PreemptionOut,
+    RentalOut,
+    RentalRequestCreate,
+)
 from gpufleet.domain.rentals import Rental
 from gpufleet.services import quotes, rentals
 
@@ -65,7 +72,26 @@ def list_leases(
     return _page(rentals.list_rentals(db, caller, "lease", None, cursor, limit), limit)
 
 
+@router.post("/rental-requests/{request_id}/accept", response_model_by_alias=True)
+def accept(request_id: str, db: Db, caller: Caller) -> AcceptedOut:
+    """Accept a pending request (operator): in one transaction place it on concrete nodes,
+    create the lease and its node assignments, mark the request accepted and tell the
+    tenant (`lease.scheduled`). A reserved request that does not fit may reclaim
+    interruptible capacity after its notice (`lease.preemption_notice` to the victims).
+    409 with the reason when it cannot be placed (not enough GPUs of the model in the
+    window; no single pod for a contiguous lease; fragmented) or is not pending."""
+    done = rentals.accept_request(db, caller, request_id)
+    view = rentals.get_lease(db, caller, done.lease.id)
+    preemptions = [
+        PreemptionOut(victim=n.victim, reclaim_at=at(n.reclaim_at), nodes=len(n.nodes),
+                      reason=n.reason)
+        for n in done.notices
+    ]  # fmt: skip
+    return AcceptedOut(request_id=request_id, lease=LeaseOut.of_view(view), nodes=done.nodes,
+                       preemptions=preemptions)  # fmt: skip
+
+
 @router.get("/leases/{lease_id}", response_model_by_alias=True)
-def get_lease(lease_id: str, db: Db, caller: Caller) -> RentalOut:
-    """One lease."""
-    return RentalOut.of(rentals.get_rental(db, caller, "lease", lease_id))
+def get_lease(lease_id: str, db: Db, caller: Caller) -> LeaseOut:
+    """One lease, with its state and `assignments`: node, GPUs, start, end."""
+    return LeaseOut.of_view(rentals.get_lease(db, caller, lease_id))

@@ -7,10 +7,12 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from gpufleet.adapters.db.repos.lease_placement import NodeAssignment
 from gpufleet.api.schemas.common import ApiModel
 from gpufleet.domain.money import micros_to_float_usd
 from gpufleet.domain.rentals import Rental
 from gpufleet.planning.scenario.model import RentalTerms
+from gpufleet.services.rentals import LeaseView
 
 
 class RentalRequestCreate(RentalTerms):
@@ -51,3 +53,58 @@ class RentalOut(ApiModel):
             value_usd=micros_to_float_usd(rental.value_micros),
             created_at=rental.created_at,
         )
+
+
+class AssignmentOut(ApiModel):
+    """One node of a lease over [start, end): a failure ends a row early and the replacement
+    node is a new row."""
+
+    node: str
+    cluster: str
+    pod: int
+    block: int
+    gpus: int
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, row: NodeAssignment) -> AssignmentOut:
+        return cls(node=row.node, cluster=row.cluster, pod=row.pod, block=row.block,
+                   gpus=row.gpus, start=row.start, end=row.end)  # fmt: skip
+
+
+class LeaseOut(RentalOut):
+    state: str | None = Field(
+        description="scheduled, active, ended or preempted; null while not placed"
+    )
+    reclaim_at: datetime | None = Field(description="set once a preemption notice was given")
+    request_id: str | None
+    assignments: list[AssignmentOut]
+
+    @classmethod
+    def of_view(cls, view: LeaseView) -> LeaseOut:
+        base = RentalOut.of(view.lease).model_dump()
+        return cls(
+            **base,
+            state=view.state.state,
+            reclaim_at=view.state.reclaim_at,
+            request_id=view.state.request_id,
+            assignments=[AssignmentOut.of(a) for a in view.assignments],
+        )
+
+
+class PreemptionOut(ApiModel):
+    victim: str
+    reclaim_at: datetime
+    nodes: int
+    reason: str
+
+
+class AcceptedOut(ApiModel):
+    """What accepting a request did: the new lease on its nodes, and any preemption notices
+    it caused (the victims were told in `lease.preemption_notice` events)."""
+
+    request_id: str
+    lease: LeaseOut
+    nodes: int
+    preemptions: list[PreemptionOut]

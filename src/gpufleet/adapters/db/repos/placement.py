@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from gpufleet.adapters.db.tables import blocks, clusters, leases, nodes, pods
+from gpufleet.adapters.db.tables import blocks, clusters, nodes, pods
 from gpufleet.adapters.db.tables_placement import (
     hold_shortfalls,
     node_assignments,
@@ -228,43 +228,3 @@ def replace_shortfalls(
 def shortfall_count(conn: Connection, holder: str) -> int:
     table = hold_shortfalls
     return int(conn.execute(select(func.count()).where(table.c.holder == holder)).scalar_one())
-
-
-@dataclass(frozen=True)
-class NodeAssignment:
-    """One row of a lease's `assignments`, with the node's place in the fleet."""
-
-    node: str
-    cluster: str
-    pod: int
-    block: int
-    gpus: int
-    start: datetime
-    end: datetime
-
-
-def lease_assignments(conn: Connection, lease_id: str) -> list[NodeAssignment]:
-    table = node_assignments
-    query = (
-        select(nodes.c.name, clusters.c.name.label("cluster"), pods.c.index.label("pod"),
-               blocks.c.index.label("block"), table.c.gpus, table.c.start, table.c.end)
-        .join(nodes, nodes.c.id == table.c.node_id)
-        .join(clusters, clusters.c.id == nodes.c.cluster_id)
-        .join(pods, pods.c.id == nodes.c.pod_id)
-        .join(blocks, blocks.c.id == nodes.c.block_id)
-        .where(table.c.holder == lease_id)
-        .order_by(table.c.start, nodes.c.id)
-    )  # fmt: skip
-    return [
-        NodeAssignment(r.name, r.cluster, r.pod, r.block, r.gpus, to_utc(r.start), to_utc(r.end))
-        for r in conn.execute(query)
-    ]
-
-
-def set_lease_state(
-    conn: Connection, lease_id: str, state: str, reclaim_at: datetime | None = None
-) -> None:
-    values: dict[str, Any] = {"state": state}
-    if reclaim_at is not None:
-        values["reclaim_at"] = reclaim_at
-    conn.execute(update(leases).where(leases.c.id == lease_id).values(**values))

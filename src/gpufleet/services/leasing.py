@@ -1,0 +1,101 @@
+"""Turning an accepted rental request into a lease on concrete nodes, inside a placement
+session: used by `POST /v1/rental-requests/{id}/accept` and `POST /v1/plans/{id}/apply`."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+
+from gpufleet.adapters.db.repos import events
+from gpufleet.adapters.db.repos import lease_placement as leases_repo
+from gpufleet.adapters.db.repos import rentals as rentals_repo
+from gpufleet.adapters.db.repos.placement import at
+from gpufleet.domain.errors import Conflict, Issue, NotFound
+from gpufleet.domain.events import NewEvent
+from gpufleet.domain.rentals import LeaseStatus, Rental, RequestStatus
+from gpufleet.domain.timeutil import format_instant
+from gpufleet.placement import HoldKind, Placement, PreemptionNotice, Refusal, Request, seconds
+from gpufleet.services.placement import PlacementSession
+from gpufleet.services.preemption import preempt_for
+
+
+@dataclass(frozen=True)
+class Accepted:
+    lease: Rental
+    request_id: str
+    nodes: int
+    notices: tuple[PreemptionNotice, ...]
+
+
+def request_for(rental: Rental, holder: str, s: PlacementSession) -> Request:
+    """The engine's request for a lease of `rental`: its window from now on (a window that
+    began already is placed for what is left of it)."""
+    start = max(seconds(rental.start), s.clock, seconds(s.now))
+    end = seconds(rental.end)
+    if end <= start:
+        raise Conflict(f"rental request {rental.id!r} ends {format_instant(rental.end)}, "
+                       "which has passed: nothing is left to place")  # fmt: skip
+    return Request(
+        holder=holder, tenant=rental.tenant_id, kind=HoldKind.LEASE, gpu_model=rental.gpu_model,
+        gpus=rental.gpus, start=start, end=end,
+        interruptible=rental.rental_class == "interruptible", notice_hours=rental.notice_hours,
+        contiguous=rental.contiguous,
+    )  # fmt: skip
+
+
+def pending_request(s: PlacementSession, request_id: str) -> Rental:
+    """The pending request, locked; NotFound or Conflict (already decided) otherwise."""
+    status = leases_repo.lock_request(s.conn, request_id)
+    rental = rentals_repo.get(s.conn, "request", request_id, None)
+    if status is None or rental is None:
+        raise NotFound.of("rental request", request_id)
+    if status != RequestStatus.PENDING:
+        raise Conflict(f"rental request {request_id!r} is {status}, not pending: only a "
+                       "pending request can be accepted")  # fmt: skip
+    return rental
+
+
+def try_accept(s: PlacementSession, rental: Rental) -> Accepted | Refusal:
+    """Places `rental` as a new lease and writes the lease, its assignments, the request's
+    new status and the events; or returns the engine's refusal having written nothing (the
+    engine unchanged). A firm request may preempt interruptible holds with notice."""
+    lease_id = f"lease-{secrets.token_hex(8)}"
+    request = request_for(rental, lease_id, s)
+    result = s.placer.place(request)
+    notices: tuple[PreemptionNotice, ...] = ()
+    if isinstance(result, Refusal) and not request.interruptible:
+        placed, notices = preempt_for(s, request, result)
+        result = placed if placed is not None else result
+    if isinstance(result, Refusal):
+        return result
+    _record(s, rental, lease_id, result)
+    s.save([lease_id, *(n.victim for n in notices)])
+    return Accepted(_lease_record(rental, lease_id, s), rental.id, len(result.nodes), notices)
+
+
+def refused(rental_id: str, refusal: Refusal) -> Conflict:
+    return Conflict(
+        f"rental request {rental_id!r} cannot be placed: {refusal.message}",
+        [Issue("reason", refusal.reason.value)],
+    )
+
+
+def _lease_record(rental: Rental, lease_id: str, s: PlacementSession) -> Rental:
+    return replace(rental, id=lease_id, status=LeaseStatus.SIGNED.value, created_at=s.now)
+
+
+def _record(s: PlacementSession, rental: Rental, lease_id: str, placed: Placement) -> None:
+    lease = _lease_record(rental, lease_id, s)
+    leases_repo.add_lease(s.conn, lease, rental.id, "scheduled")
+    leases_repo.set_request_status(s.conn, rental.id, RequestStatus.ACCEPTED.value)
+    pods = {s.fleet.topology.pod_of(n) for n in placed.nodes}
+    data = {
+        "request_id": rental.id, "gpu_model": rental.gpu_model, "gpus": rental.gpus,
+        "start": format_instant(rental.start), "end": format_instant(rental.end),
+        "placed_from": format_instant(at(placed.start)),
+        "nodes": len(placed.nodes), "pods": len(pods),
+    }  # fmt: skip
+    events.append(s.conn, [
+        NewEvent("rental_request.accepted", rental.id, rental.tenant_id, {"lease_id": lease_id}),
+        NewEvent("lease.scheduled", lease_id, rental.tenant_id, data),
+    ], s.now)  # fmt: skip
