@@ -18,7 +18,7 @@ from gpufleet.placement import Refusal
 from gpufleet.planning.scenario import RentalTerms
 from gpufleet.services.database import Database
 from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
-from gpufleet.services.placement import placement_session
+from gpufleet.services.placement import PlacementCache, placement_session
 from gpufleet.services.scenario_rows import rental_record
 
 _NOUN = {"request": "rental request", "lease": "lease"}
@@ -66,12 +66,15 @@ def list_rentals(
         return repo.page(conn, kind, tenant_id=scope, status=status, after=after, limit=limit)
 
 
-def accept_request(db: Database, caller: Principal, request_id: str) -> Accepted:
+def accept_request(
+    db: Database, caller: Principal, request_id: str, cache: PlacementCache | None = None
+) -> Accepted:
     """Accept a pending request (operator): in one transaction, place it on concrete nodes,
     create the lease and its assignments, mark the request accepted and tell the tenant
-    (`lease.scheduled`). Conflict, with the engine's reason, when it cannot be placed."""
+    (`lease.scheduled`). Conflict, with the engine's reason, when it cannot be placed.
+    `cache`: the engine cache to use (tests give each thread its own, as separate servers)."""
     caller.require_operator()
-    with placement_session(db) as s:
+    with placement_session(db, cache) as s:
         outcome = try_accept(s, pending_request(s, request_id))
     if isinstance(outcome, Refusal):  # nothing was written and the engine is unchanged
         raise refused(request_id, outcome)
