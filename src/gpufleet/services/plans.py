@@ -11,18 +11,24 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from gpufleet.adapters.db.repos import events
+from gpufleet.adapters.db.repos import lease_placement as leases_repo
 from gpufleet.adapters.db.repos import plans as repo
 from gpufleet.domain.access import Principal
-from gpufleet.domain.errors import GpufleetError, InvalidInput, Issue, NotFound
+from gpufleet.domain.errors import Conflict, GpufleetError, InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.planjobs import PlanJob
+from gpufleet.domain.rentals import RequestStatus
+from gpufleet.placement import Refusal
 from gpufleet.planning.planner import Planner
 from gpufleet.planning.scenario import Scenario
 from gpufleet.planning.solver import Progress
 from gpufleet.services.database import Database
+from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
+from gpufleet.services.placement import PlacementCache, placement_session
 from gpufleet.services.scenario_from_db import current_scenario
 
 _PROGRESS_EVERY_S = 1.0
@@ -111,3 +117,43 @@ def _finish(db: Database, job_id: str, **values: Any) -> None:
         repo.update_job(conn, job_id, finished_at=db.clock(), **values)
         summary = {"status": values["status"]}
         events.append(conn, [NewEvent("plan.finished", job_id, None, summary)], db.clock())
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan_id: str
+    accepted: list[Accepted]
+    skipped: list[str]  # accepted already (by hand, or by an earlier apply)
+
+
+def apply_plan(
+    db: Database, caller: Principal, plan_id: str, cache: PlacementCache | None = None
+) -> Applied:
+    """Accept every request a finished plan accepted, in one transaction: all placed, or
+    none (Conflict naming the first that could not be). Requests accepted already are
+    skipped; one declined or gone since the plan is a conflict."""
+    caller.require_operator()
+    with placement_session(db, cache) as s:
+        job = repo.get(s.conn, plan_id)
+        if job is None:
+            raise NotFound.of("plan", plan_id)
+        if job.status != "done" or job.result is None:
+            raise Conflict(f"plan {plan_id!r} is {job.status}: only a finished plan is applied")
+        wanted = [d["id"] for d in job.result.get("decisions", []) if d.get("accepted")]
+        done: list[Accepted] = []
+        skipped: list[str] = []
+        for request_id in wanted:
+            status = leases_repo.lock_request(s.conn, request_id)
+            if status is None:
+                raise Conflict(f"plan {plan_id!r} accepts rental request {request_id!r}, "
+                               "which no longer exists")  # fmt: skip
+            if status == RequestStatus.ACCEPTED:
+                skipped.append(request_id)
+                continue
+            outcome = try_accept(s, pending_request(s, request_id))
+            if isinstance(outcome, Refusal):  # rolls back every lease placed before it
+                raise refused(request_id, outcome)
+            done.append(outcome)
+        summary = {"accepted": [a.request_id for a in done], "skipped": skipped}
+        events.append(s.conn, [NewEvent("plan.applied", plan_id, None, summary)], s.now)
+    return Applied(plan_id, done, skipped)

@@ -52,3 +52,21 @@ class PlanJobOut(ApiModel):
             finished_at=job.finished_at,
             plan=job.result,
         )
+
+
+class AppliedLeaseOut(ApiModel):
+    request_id: str
+    lease_id: str
+    tenant: str
+    gpus: int
+    nodes: int
+
+
+class PlanAppliedOut(ApiModel):
+    """What applying a plan did: the leases created (all in one transaction) and the
+    requests skipped because they were accepted already."""
+
+    plan_id: str
+    accepted: list[AppliedLeaseOut]
+    skipped: list[str]
+    preempted: list[str] = Field(description="holds (leases, lab jobs) given a preemption notice")
