@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from gpufleet.cli import billing as billing_cli
 from gpufleet.cli import frontier, local, plan, plans_remote, quote, remote
 from gpufleet.cli.output import report_error
 from gpufleet.domain.errors import GpufleetError
@@ -24,6 +25,7 @@ frontier.register(app)
 quote.register(app)
 remote.register(app)
 plans_remote.register(app)
+billing_cli.register(app)
 
 
 def run() -> None:
