@@ -55,6 +55,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/plans/{plan_id}"): OPERATOR_ONLY,
     ("POST", "/v1/plans/{plan_id}/apply"): OPERATOR_ONLY,
     ("POST", "/v1/rental-requests/{request_id}/accept"): OPERATOR_ONLY,
+    ("GET", "/v1/events/stream"): OWN_DATA,
     ("POST", "/v1/billing/close-month"): OPERATOR_ONLY,
     ("GET", "/v1/billing/reconcile"): OPERATOR_ONLY,
     ("GET", "/v1/usage"): OWN_DATA,
