@@ -63,6 +63,18 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/invoices/{invoice_id}"): FOREIGN_OBJECT,
     ("GET", "/v1/leases/{lease_id}/credit-tiers"): FOREIGN_OBJECT,
     ("PUT", "/v1/leases/{lease_id}/credit-tiers"): OPERATOR_ONLY,
+    # Hosting (the OpenAI-compatible /v1/chat/completions and /v1/completions are outside the
+    # OpenAPI document; tests/integration/test_hosting_isolation.py walks them).
+    ("POST", "/v1/admin/models"): OPERATOR_ONLY,
+    ("GET", "/v1/admin/models"): OPERATOR_ONLY,
+    ("GET", "/v1/models"): OWN_DATA,
+    ("POST", "/v1/admin/deployments"): OPERATOR_ONLY,
+    ("GET", "/v1/deployments"): OWN_DATA,
+    ("GET", "/v1/deployments/{deployment}"): FOREIGN_OBJECT,
+    ("POST", "/v1/admin/deployments/{deployment}/replicas"): OPERATOR_ONLY,
+    ("POST", "/v1/admin/limits"): OPERATOR_ONLY,
+    ("GET", "/v1/token-usage"): OWN_DATA,
+    ("POST", "/v1/tenants/{tenant}/inference-keys"): FOREIGN_OBJECT,
 }
 
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",
@@ -88,6 +100,14 @@ def body_for(method: str, path: str, world: World) -> Any:
         ("PUT", "/v1/leases/{lease_id}/credit-tiers"): {
             "tiers": [{"below_percent": 99.9, "credit_percent": 100}]
         },
+        ("POST", "/v1/admin/models"): {"name": "b-model", "source": "dir:/tmp"},
+        ("POST", "/v1/admin/deployments"): {"name": "b-dep", "model": "b-model"},
+        ("POST", "/v1/admin/deployments/{deployment}/replicas"): {
+            "min_replicas": 0,
+            "max_replicas": 4,
+        },
+        ("POST", "/v1/admin/limits"): {"tenant": A, "requests_per_minute": 0},
+        ("POST", "/v1/tenants/{tenant}/inference-keys"): {"name": "stolen"},
     }
     if (method, path) not in bodies:
         pytest.fail(f"{method} {path} takes a body this test does not know: add one here")
@@ -135,6 +155,7 @@ def world(live_server: LiveServer, operator: Actor) -> Iterator[World]:
         "node_id": [str(node_id)],
         "plan_id": [plan_id],
         "invoice_id": [invoice_of_lease(live_server.db, op, "lease-1")],
+        "deployment": ["a-private-model"],  # test_hosting_isolation.py checks real ones
     }
     doc = scenario_doc()
     others = [r for r in doc["rental_requests"] + doc["leases"] if r["customer"] != B]

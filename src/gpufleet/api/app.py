@@ -12,7 +12,18 @@ from gpufleet.api import errors
 from gpufleet.api.deps import no_nul_characters
 from gpufleet.api.jobs import JobRunner
 from gpufleet.api.middleware import BodyLimit
-from gpufleet.api.routers import access, events, fleet, health, plans, programs, rentals
+from gpufleet.api.routers import (
+    access,
+    deployments,
+    events,
+    fleet,
+    gateway,
+    health,
+    models,
+    plans,
+    programs,
+    rentals,
+)
 from gpufleet.api.routers import billing as billing_routes
 from gpufleet.services.database import Database
 
@@ -35,7 +46,19 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastA
                   dependencies=[Depends(no_nul_characters)], lifespan=lifespan)  # fmt: skip
     app.state.db = db
     app.state.jobs = jobs
-    for module in (health, access, fleet, programs, rentals, events, plans, billing_routes):
+    for module in (
+        health,
+        access,
+        fleet,
+        programs,
+        rentals,
+        events,
+        plans,
+        billing_routes,
+        models,
+        deployments,
+        gateway,
+    ):
         app.include_router(module.router)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -51,6 +51,8 @@ hosted_models = Table(
     # `package:<python package>/<file>`, `dir:<path>`, or (vllm only) `url:<http base>`.
     Column("source", String(500), nullable=False),
     Column("backend", String(16), nullable=False),
+    # GPU backends: the GPU model a replica is placed on (as the internal tenant `hosting`).
+    Column("gpu_model", ForeignKey("gpu_models.name")),
     Column("gpus_per_replica", Integer, nullable=False),
     Column("context_length", Integer, nullable=False),
     Column("input_price_micros", BigInteger, nullable=False),

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("source", sa.String(length=500), nullable=False),
         sa.Column("backend", sa.String(length=16), nullable=False),
+        sa.Column("gpu_model", sa.String(length=100), nullable=True),
         sa.Column("gpus_per_replica", sa.Integer(), nullable=False),
         sa.Column("context_length", sa.Integer(), nullable=False),
         sa.Column("input_price_micros", sa.BigInteger(), nullable=False),
@@ -66,6 +67,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "input_price_micros >= 0 AND output_price_micros >= 0",
             name=op.f("ck_hosted_models_prices"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["gpu_model"], ["gpu_models.name"], name=op.f("fk_hosted_models_gpu_model_gpu_models")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hosted_models")),
         sa.UniqueConstraint("name", name=op.f("uq_hosted_models_name")),

@@ -1,0 +1,118 @@
+"""The OpenAI-compatible gateway: POST /v1/chat/completions and /v1/completions.
+
+These two routes speak OpenAI's protocol, errors included ({"error": {"message", "type",
+"param", "code"}}), so they are left out of gpufleet's OpenAPI document (whose routes share
+gpufleet's error shape); OpenAI's API reference is their contract. Per request: the key
+(scope `inference`), the deployment (another tenant's provisioned one is "not found"), the
+limits (429 + Retry-After), then the backend; the tokens are billed once when generation
+ends, also when the caller hangs up mid-stream. No text of the request or answer is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from gpufleet.domain.errors import GpufleetError, Unavailable
+from gpufleet.hosting import openai_api
+from gpufleet.hosting.backends.base import GenerationRequest
+from gpufleet.hosting.keys import require_inference
+from gpufleet.hosting.limits import RateLimited
+from gpufleet.hosting.metering import Usage
+from gpufleet.hosting.openai_api import ChatRequest, ChunkWriter, CompletionRequest
+from gpufleet.hosting.runtime import HostingRuntime, new_request_id, runtime_of
+
+router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    return await _serve(request, chat=True)
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    return await _serve(request, chat=False)
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def _serve(request: Request, *, chat: bool) -> Response:
+    runtime = runtime_of(request.app.state, request.app.state.db)
+    try:
+        caller = runtime.keys.lookup(_token(request))
+        tenant_id = require_inference(caller)
+        raw = await request.body()
+        body: Any = openai_api.parse(ChatRequest if chat else CompletionRequest, raw)
+        deployment = runtime.deployment_for(body.model, tenant_id)
+        limits = runtime.limits_for(tenant_id, caller.key_id)
+        await runtime.limiter.admit(tenant_id, caller.key_id, limits)
+        generation_request = GenerationRequest(
+            messages=[m.plain() for m in body.messages] if chat else None,
+            prompt=None if chat else body.text(),
+            max_tokens=body.token_limit(),
+            temperature=body.temperature,
+            top_p=body.top_p,
+            stop=body.stops(),
+            cache_salt=f"gpufleet-tenant-{tenant_id}",
+        )
+        request_id = new_request_id(chat)
+        bill = runtime.usage_callback(request_id, caller, tenant_id, deployment, limits)
+        backend = await runtime.backend_for(deployment)
+        if not body.stream and hasattr(backend, "complete"):
+            generation = await backend.complete(generation_request, bill)
+        else:
+            generation = await backend.generate(generation_request, bill)
+    except (GpufleetError, RateLimited) as error:
+        return openai_api.error_response(error)
+    if body.stream:
+        writer = ChunkWriter(request_id, body.model, chat)
+        return StreamingResponse(
+            _events(generation, writer, body.wants_usage_chunk()),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+    return await _whole(runtime, generation, request_id, body.model, chat)
+
+
+async def _whole(
+    runtime: HostingRuntime, generation: Any, request_id: str, model: str, chat: bool
+) -> Response:
+    try:
+        pieces = [piece async for piece in generation]
+    except GpufleetError as error:
+        return openai_api.error_response(error)
+    finally:
+        generation.cancel()
+    usage = generation.usage or Usage(0, 0)
+    build = openai_api.chat_response if chat else openai_api.completion_response
+    return JSONResponse(build(request_id, model, "".join(pieces), generation.finish_reason, usage))
+
+
+async def _events(generation: Any, writer: ChunkWriter, usage_chunk: bool) -> AsyncIterator[bytes]:
+    """The stream. When the caller hangs up, Starlette cancels this generator: `finally`
+    stops the backend, which bills what it generated until then."""
+    try:
+        first = writer.first()
+        if first:
+            yield first
+        try:
+            async for piece in generation:
+                yield writer.text(piece)
+        except GpufleetError as error:
+            failure = error if isinstance(error, Unavailable) else Unavailable(error.message)
+            yield b"data: " + openai_api.error_response(failure).body + b"\n\n"
+            return
+        yield writer.text("", generation.finish_reason or "stop")
+        if usage_chunk:
+            yield writer.usage(generation.usage or Usage(0, 0))
+        yield writer.done()
+    finally:
+        generation.cancel()

@@ -1,0 +1,78 @@
+"""What every backend offers the gateway: start a generation, stream its text, bill it once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gpufleet.hosting.metering import Usage
+
+DEFAULT_MAX_TOKENS = 256  # when the caller does not say: a CPU replica stays responsive
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One call's inputs. Held in memory for the call only; never logged or stored."""
+
+    messages: list[dict[str, Any]] | None  # chat completions
+    prompt: str | None  # completions
+    max_tokens: int | None
+    temperature: float
+    top_p: float
+    stop: list[str] = field(default_factory=list)
+    cache_salt: str | None = None  # per tenant: no prefix-cache sharing across tenants
+
+
+UsageCallback = Callable[[Usage], None]
+"""Called exactly once per started generation, from any thread, with the tokens to bill —
+also when the caller went away in the middle (then: what was generated until it stopped)."""
+
+
+class Generation(Protocol):
+    finish_reason: str | None
+    usage: Usage | None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        """The text, piece by piece."""
+
+    def cancel(self) -> None:
+        """Stop generating (the caller disconnected); billing still happens."""
+
+
+class Backend(Protocol):
+    async def generate(self, request: GenerationRequest, on_usage: UsageCallback) -> Generation:
+        """Start a generation. Raises InvalidInput (e.g. the prompt exceeds the context)
+        or Unavailable before anything is billed."""
+
+    def queue_depth(self) -> int: ...
+
+    def replica_count(self) -> int: ...
+
+    async def scale_to(self, replicas: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class OnceUsage:
+    """Guards the exactly-once promise of UsageCallback."""
+
+    def __init__(self, callback: UsageCallback) -> None:
+        self._callback: UsageCallback | None = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, usage: Usage) -> None:
+        with self._lock:
+            callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(usage)
+
+
+class ReplicaLedger(Protocol):
+    """Where replicas are recorded (deployment_replicas): the capacity they hold."""
+
+    def started(self) -> int:
+        """Record a running replica; its id."""
+
+    def stopped(self, replica_id: int) -> None: ...

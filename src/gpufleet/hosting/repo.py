@@ -1,0 +1,231 @@
+"""Rows of the hosting tables. Functions take a Connection inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from gpufleet.adapters.db.tables import api_keys, tenants
+from gpufleet.adapters.db.tables_hosting import (
+    deployment_replicas,
+    deployments,
+    hosted_models,
+    inference_limits,
+    token_usage,
+)
+from gpufleet.domain.timeutil import to_utc
+from gpufleet.hosting.catalog import (
+    BackendKind,
+    Deployment,
+    DeploymentKind,
+    HostedModel,
+    ScaleMetric,
+)
+from gpufleet.hosting.limits import LimitSet
+
+
+def _model(row: Any, prefix: str = "") -> HostedModel:
+    def get(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    return HostedModel(
+        id=get("id"),
+        name=get("name"),
+        source=get("source"),
+        backend=BackendKind(get("backend")),
+        gpu_model=get("gpu_model"),
+        gpus_per_replica=get("gpus_per_replica"),
+        context_length=get("context_length"),
+        input_price_micros=get("input_price_micros"),
+        output_price_micros=get("output_price_micros"),
+        created_at=to_utc(get("created_at")),
+    )
+
+
+def add_model(conn: Connection, values: dict[str, Any], now: datetime) -> HostedModel:
+    new_id = conn.execute(
+        insert(hosted_models).values(**values, created_at=now).returning(hosted_models.c.id)
+    ).scalar_one()
+    found = model_by_name(conn, values["name"])
+    assert found is not None
+    assert found.id == new_id
+    return found
+
+
+def model_by_name(conn: Connection, name: str) -> HostedModel | None:
+    row = conn.execute(select(hosted_models).where(hosted_models.c.name == name)).first()
+    return _model(row) if row else None
+
+
+def list_models(conn: Connection) -> list[HostedModel]:
+    return [_model(r) for r in conn.execute(select(hosted_models).order_by(hosted_models.c.id))]
+
+
+def _deployment_query() -> Any:
+    model_columns = [c.label(f"m_{c.name}") for c in hosted_models.c]
+    return (
+        select(deployments, tenants.c.name.label("tenant_name"), *model_columns)
+        .join(hosted_models, hosted_models.c.id == deployments.c.model_id)
+        .outerjoin(tenants, tenants.c.id == deployments.c.tenant_id)
+    )
+
+
+def _deployment(row: Any) -> Deployment:
+    return Deployment(
+        id=row.id,
+        name=row.name,
+        model=_model(row, "m_"),
+        kind=DeploymentKind(row.kind),
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name,
+        min_replicas=row.min_replicas,
+        max_replicas=row.max_replicas,
+        scale_metric=ScaleMetric(row.scale_metric),
+        scale_target=row.scale_target,
+        created_at=to_utc(row.created_at),
+    )
+
+
+def add_deployment(conn: Connection, values: dict[str, Any], now: datetime) -> Deployment:
+    conn.execute(insert(deployments).values(**values, created_at=now))
+    found = deployment_by_name(conn, values["name"])
+    assert found is not None
+    return found
+
+
+def deployment_by_name(conn: Connection, name: str) -> Deployment | None:
+    row = conn.execute(_deployment_query().where(deployments.c.name == name)).first()
+    return _deployment(row) if row else None
+
+
+def list_deployments(conn: Connection, visible_to_tenant: int | None) -> list[Deployment]:
+    """Every deployment (None: the operator), or those a tenant may call."""
+    query = _deployment_query().order_by(deployments.c.id)
+    if visible_to_tenant is not None:
+        query = query.where(
+            or_(
+                deployments.c.kind == DeploymentKind.SERVERLESS.value,
+                deployments.c.tenant_id == visible_to_tenant,
+            )
+        )
+    return [_deployment(r) for r in conn.execute(query)]
+
+
+def set_replica_bounds(conn: Connection, deployment_id: int, low: int, high: int) -> None:
+    conn.execute(
+        update(deployments)
+        .where(deployments.c.id == deployment_id)
+        .values(min_replicas=low, max_replicas=high)
+    )
+
+
+def start_replica(conn: Connection, deployment_id: int, gpus: int, now: datetime) -> int:
+    return int(
+        conn.execute(
+            insert(deployment_replicas)
+            .values(deployment_id=deployment_id, gpus=gpus, state="running", started_at=now)
+            .returning(deployment_replicas.c.id)
+        ).scalar_one()
+    )
+
+
+def stop_replica(conn: Connection, replica_id: int, now: datetime) -> None:
+    conn.execute(
+        update(deployment_replicas)
+        .where(deployment_replicas.c.id == replica_id, deployment_replicas.c.state == "running")
+        .values(state="stopped", stopped_at=now)
+    )
+
+
+def running_replicas(conn: Connection, deployment_id: int) -> tuple[int, int]:
+    """(replicas, GPUs) running for a deployment."""
+    row = conn.execute(
+        select(func.count(), func.coalesce(func.sum(deployment_replicas.c.gpus), 0)).where(
+            deployment_replicas.c.deployment_id == deployment_id,
+            deployment_replicas.c.state == "running",
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def set_limits(
+    conn: Connection, tenant_id: int, key_id: str, limits: LimitSet, now: datetime
+) -> None:
+    values = {
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+        "budget_micros": limits.budget_micros,
+        "updated_at": now,
+    }
+    where = and_(inference_limits.c.tenant_id == tenant_id, inference_limits.c.key_id == key_id)
+    if conn.execute(select(inference_limits.c.id).where(where).with_for_update()).first():
+        conn.execute(update(inference_limits).where(where).values(**values))
+    else:
+        conn.execute(insert(inference_limits).values(tenant_id=tenant_id, key_id=key_id, **values))
+
+
+def limits_of(conn: Connection, tenant_id: int, key_id: str) -> tuple[LimitSet, LimitSet]:
+    """(the tenant's limits, the key's limits); unset means unlimited."""
+    rows = conn.execute(
+        select(inference_limits).where(
+            inference_limits.c.tenant_id == tenant_id,
+            inference_limits.c.key_id.in_(["*", key_id]),
+        )
+    ).all()
+    found = {
+        row.key_id: LimitSet(row.requests_per_minute, row.tokens_per_minute, row.budget_micros)
+        for row in rows
+    }
+    return found.get("*", LimitSet()), found.get(key_id, LimitSet())
+
+
+def spent_micros(conn: Connection, tenant_id: int, key_id: str | None) -> int:
+    """What a tenant (or one of its keys) has spent on tokens so far, rounded up."""
+    cost = (
+        token_usage.c.input_tokens * token_usage.c.input_price_micros
+        + token_usage.c.output_tokens * token_usage.c.output_price_micros
+    )
+    query = select(func.coalesce(func.sum(cost), 0)).where(token_usage.c.tenant_id == tenant_id)
+    if key_id is not None:
+        query = query.where(token_usage.c.key_id == key_id)
+    total = int(conn.execute(query).scalar_one())
+    return -(-total // 1_000_000)
+
+
+def usage_rows(conn: Connection, tenant_id: int | None) -> list[Any]:
+    """Token usage summed per tenant, key, model and deployment (None: every tenant)."""
+    cost = (
+        token_usage.c.input_tokens * token_usage.c.input_price_micros
+        + token_usage.c.output_tokens * token_usage.c.output_price_micros
+    )
+    group = (tenants.c.name, token_usage.c.key_id, token_usage.c.model, token_usage.c.deployment)
+    query = (
+        select(
+            *group,
+            func.count().label("requests"),
+            func.sum(token_usage.c.input_tokens).label("input_tokens"),
+            func.sum(token_usage.c.output_tokens).label("output_tokens"),
+            func.sum(cost).label("cost_micro_micros"),
+        )
+        .join(tenants, tenants.c.id == token_usage.c.tenant_id)
+        .group_by(*group)
+        .order_by(*group)
+    )
+    if tenant_id is not None:
+        query = query.where(token_usage.c.tenant_id == tenant_id)
+    return list(conn.execute(query))
+
+
+def add_scoped_key(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(api_keys).values(**values))
+
+
+def key_with_scopes(conn: Connection, key_id: str) -> Any:
+    query = (
+        select(api_keys, tenants.c.name.label("tenant_name"))
+        .outerjoin(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .where(api_keys.c.id == key_id)
+    )
+    return conn.execute(query).first()

@@ -1,0 +1,257 @@
+"""The hosting state of one gateway process: keys, limits, metering and running deployments.
+
+The database is the truth for the catalog, keys and limits; this process caches what it
+read for CACHE_S seconds, so a change (a revoked key, a new limit) applies within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpufleet.domain.errors import NotFound
+from gpufleet.hosting import repo
+from gpufleet.hosting.backends.base import Backend, UsageCallback
+from gpufleet.hosting.catalog import BackendKind, Deployment, model_files
+from gpufleet.hosting.keys import InferenceCaller, KeyCache
+from gpufleet.hosting.limits import CounterStore, Limiter, LimitSet, MemoryCounters
+from gpufleet.hosting.metering import Meter, Usage, UsageRow
+from gpufleet.hosting.replicas import Ledger
+from gpufleet.hosting.scaling import desired_replicas
+from gpufleet.services.database import Database
+
+log = logging.getLogger("gpufleet.hosting")
+CACHE_S = 5.0
+SCALE_EVERY_S = 1.0
+
+
+def make_backend(deployment: Deployment, ledger: Ledger) -> Backend:
+    model = deployment.model
+    if model.backend is BackendKind.VLLM:
+        from gpufleet.hosting.backends.vllm_backend import VllmPool
+
+        return VllmPool(
+            model.source, model.name, model.gpus_per_replica, model.context_length, ledger
+        )
+    from gpufleet.hosting.backends.transformers_backend import TransformersPool, load_model_once
+
+    files = model_files(model.source)
+    return TransformersPool(lambda: load_model_once(files), model.context_length, ledger)
+
+
+@dataclass
+class _Running:
+    deployment: Deployment
+    backend: Backend
+    tokens: int = 0  # generated since the last scaling decision
+
+
+class HostingRuntime:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        redis_url: str | None = None,
+        backend_factory: Callable[[Deployment, Ledger], Backend] = make_backend,
+    ) -> None:
+        self.db = db
+        self.keys = KeyCache(db)
+        store: CounterStore
+        if redis_url:
+            from gpufleet.hosting.limits_redis import RedisCounters
+
+            store = RedisCounters(redis_url)
+        else:
+            store = MemoryCounters()
+        self.limiter = Limiter(store, self._spent)
+        self.meter = Meter(db)
+        self._factory = backend_factory
+        self._running: dict[str, _Running] = {}
+        self._starting: dict[str, asyncio.Lock] = {}
+        self._deployments: dict[str, tuple[Deployment | None, float]] = {}
+        self._limits: dict[tuple[int, str], tuple[tuple[LimitSet, LimitSet], float]] = {}
+        self._scaler: asyncio.Task[None] | None = None
+        _LIVE.add(self)
+
+    @classmethod
+    def from_env(cls, db: Database) -> HostingRuntime:
+        return cls(db, redis_url=os.environ.get("GPUFLEET_REDIS_URL") or None)
+
+    # --- the catalog and limits, cached ---
+
+    def deployment_for(self, name: str, tenant_id: int | None) -> Deployment:
+        """The deployment `name` if this tenant may call it; another tenant's provisioned
+        deployment answers exactly like one that does not exist."""
+        cached = self._deployments.get(name)
+        if cached is None or cached[1] <= time.monotonic():
+            with self.db.read() as conn:
+                found = repo.deployment_by_name(conn, name)
+            if len(self._deployments) > 10_000:
+                self._deployments.clear()
+            cached = (found, time.monotonic() + CACHE_S)
+            self._deployments[name] = cached
+        deployment = cached[0]
+        if deployment is None or not deployment.usable_by(tenant_id):
+            raise NotFound(f"the model {name!r} does not exist or you do not have access to it")
+        return deployment
+
+    def limits_for(self, tenant_id: int, key_id: str) -> tuple[LimitSet, LimitSet]:
+        cached = self._limits.get((tenant_id, key_id))
+        if cached is None or cached[1] <= time.monotonic():
+            with self.db.read() as conn:
+                found = repo.limits_of(conn, tenant_id, key_id)
+            if len(self._limits) > 100_000:
+                self._limits.clear()
+            cached = (found, time.monotonic() + CACHE_S)
+            self._limits[(tenant_id, key_id)] = cached
+        return cached[0]
+
+    def forget(self) -> None:
+        """Drop cached catalog and limits (after this process changed them)."""
+        self._deployments.clear()
+        self._limits.clear()
+
+    async def _spent(self, tenant_id: int, key_id: str | None) -> int:
+        def read() -> int:
+            self.meter.flush()
+            with self.db.read() as conn:
+                return repo.spent_micros(conn, tenant_id, key_id)
+
+        return await asyncio.to_thread(read)
+
+    # --- running deployments ---
+
+    async def backend_for(self, deployment: Deployment) -> Backend:
+        running = self._running.get(deployment.name)
+        if running is None:
+            lock = self._starting.setdefault(deployment.name, asyncio.Lock())
+            async with lock:
+                running = self._running.get(deployment.name)
+                if running is None:
+                    ledger = Ledger(self.db, deployment)
+                    backend = self._factory(deployment, ledger)
+                    await backend.scale_to(max(1, deployment.min_replicas))
+                    running = _Running(deployment, backend)
+                    self._running[deployment.name] = running
+        if self._scaler is None:
+            self._scaler = asyncio.get_running_loop().create_task(self._scale_forever())
+        return running.backend
+
+    def usage_callback(
+        self,
+        request_id: str,
+        caller: InferenceCaller,
+        tenant_id: int,
+        deployment: Deployment,
+        limits: tuple[LimitSet, LimitSet],
+    ) -> UsageCallback:
+        """Bill a finished (or abandoned) generation: one token_usage row, and its tokens and
+        cost against the limits. Safe from any thread; called once per generation."""
+        loop = asyncio.get_running_loop()
+        model = deployment.model
+
+        def bill(usage: Usage) -> None:
+            row = UsageRow(
+                request_id,
+                self.db.clock(),
+                tenant_id,
+                caller.key_id,
+                model.name,
+                deployment.name,
+                usage.input_tokens,
+                usage.output_tokens,
+                model.input_price_micros,
+                model.output_price_micros,
+            )
+            self.meter.submit(row)
+            running = self._running.get(deployment.name)
+            if running is not None:
+                running.tokens += usage.output_tokens
+            tokens = usage.input_tokens + usage.output_tokens
+            # The loop is gone at shutdown: then the row alone bills, which is enough.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(
+                    self.limiter.record_soon,
+                    tenant_id,
+                    caller.key_id,
+                    limits,
+                    tokens,
+                    row.cost_pico,
+                )
+
+        return bill
+
+    async def _scale_forever(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(SCALE_EVERY_S)
+            now = time.monotonic()
+            for running in list(self._running.values()):
+                try:
+                    await self._scale(running, now - last)
+                except Exception:
+                    log.exception("scaling %s failed", running.deployment.name)
+            last = now
+
+    async def _scale(self, running: _Running, seconds: float) -> None:
+        fresh = self.deployment_for(running.deployment.name, running.deployment.tenant_id)
+        running.deployment = fresh
+        backend = running.backend
+        load: float = backend.queue_depth()
+        if fresh.scale_metric.value == "tokens_per_second":
+            load = running.tokens / max(seconds, 1e-6)
+        running.tokens = 0
+        current = backend.replica_count()
+        wanted = desired_replicas(
+            fresh.scale_metric,
+            load,
+            fresh.scale_target,
+            current,
+            fresh.min_replicas,
+            fresh.max_replicas,
+        )
+        if wanted != current and not (wanted == 0 and backend.queue_depth() > 0):
+            await backend.scale_to(wanted)
+
+    def replicas(self) -> dict[str, int]:
+        return {name: r.backend.replica_count() for name, r in self._running.items()}
+
+    async def close(self) -> None:
+        if self._scaler is not None:
+            self._scaler.cancel()
+        for running in self._running.values():
+            await running.backend.close()
+        self._running.clear()
+        self.meter.flush()
+
+
+_LIVE: weakref.WeakSet[HostingRuntime] = weakref.WeakSet()
+
+
+@atexit.register
+def flush_meters() -> None:
+    """Write every queued token_usage row of this process (at exit; tests before reading)."""
+    for runtime in list(_LIVE):
+        runtime.meter.flush()
+
+
+def new_request_id(chat: bool) -> str:
+    return ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+
+
+def runtime_of(state: Any, db: Database) -> HostingRuntime:
+    """The app's runtime, made on first use (the app object is not hosting's to build)."""
+    runtime: HostingRuntime | None = getattr(state, "hosting", None)
+    if runtime is None:
+        runtime = HostingRuntime.from_env(db)
+        state.hosting = runtime
+    return runtime
