@@ -10,7 +10,7 @@ import typer
 from rich.status import Status
 
 from gpufleet.api.schemas.common import Page
-from gpufleet.api.schemas.plans import PlanCreate, PlanJobOut
+from gpufleet.api.schemas.plans import PlanAppliedOut, PlanCreate, PlanJobOut
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import JsonFlag, api
 from gpufleet.domain.errors import GpufleetError
@@ -73,6 +73,23 @@ def show_command(plan_id: str, as_json: bool = JsonFlag) -> None:
         emit_json(job)
     else:
         show(job)
+
+
+@plans.command("apply")
+def apply_command(plan_id: str, as_json: bool = JsonFlag) -> None:
+    """Accept every request the finished plan accepted, placed on nodes in one transaction:
+    all of them or none (exit 5, naming the first that does not fit)."""
+    applied = api().post(f"/v1/plans/{plan_id}/apply", PlanAppliedOut, None)
+    if as_json:
+        emit_json(applied)
+        return
+    console.print(f"{plan_id}: {len(applied.accepted)} lease(s) created, "
+                  f"{len(applied.skipped)} accepted already", highlight=False)  # fmt: skip
+    table(None, ["request", "lease", "tenant", "GPUs", "nodes"],
+          [(a.request_id, a.lease_id, a.tenant, a.gpus, a.nodes)
+           for a in applied.accepted])  # fmt: skip
+    if applied.preempted:
+        console.print(f"preemption notices: {', '.join(applied.preempted)}", highlight=False)
 
 
 @plans.command("list")

@@ -19,10 +19,11 @@ from gpufleet.api.schemas.common import Page
 from gpufleet.api.schemas.events import EventOut
 from gpufleet.api.schemas.fleet import FleetSummary, ImportResult, NodeOut, NodeStateChange
 from gpufleet.api.schemas.programs import ProgramOut
-from gpufleet.api.schemas.rentals import RentalOut, RentalRequestCreate
+from gpufleet.api.schemas.rentals import AcceptedOut, LeaseOut, RentalOut, RentalRequestCreate
 from gpufleet.cli import views
 from gpufleet.cli.client import ApiClient
-from gpufleet.cli.output import console, emit_json, table
+from gpufleet.cli.events_follow import follow_events
+from gpufleet.cli.output import console, emit_json, fmt, table
 from gpufleet.config import client_key, client_url
 from gpufleet.domain.fleet import NodeState
 from gpufleet.planning.scenario import load_scenario_file, read_scenario_text
@@ -38,6 +39,7 @@ requests = typer.Typer(help="Rental requests.", no_args_is_help=True)
 leases = typer.Typer(help="Signed leases.", no_args_is_help=True)
 programs = typer.Typer(help="Internal programs (operator).", no_args_is_help=True)
 _client: dict[str, ApiClient] = {}
+_stream: dict[str, tuple[str, str | None]] = {}
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
                                            help="Your API key.", show_default=False),
     ) -> None:  # fmt: skip
         _client["api"] = ApiClient(url, api_key)
+        _stream["auth"] = (url, api_key)
 
     for name, group in (
         ("fleet", fleet),
@@ -236,11 +239,27 @@ def leases_list(limit: int = Limit, cursor: str | None = Cursor, as_json: bool =
     _rentals("leases", None, limit, cursor, as_json)
 
 
+@requests.command("accept")
+def requests_accept(request_id: str, as_json: bool = JsonFlag) -> None:
+    """Accept a pending request (operator): place it on concrete nodes as a lease, or say
+    why it cannot be placed (exit 5)."""
+    done = api().post(f"/v1/rental-requests/{request_id}/accept", AcceptedOut, None)
+    if as_json:
+        emit_json(done)
+        return
+    console.print(f"[green]accepted[/] {request_id}: lease {done.lease.id} on {done.nodes:,} "
+                  "nodes", highlight=False)  # fmt: skip
+    for p in done.preemptions:
+        console.print(f"  preemption notice to {p.victim}: {p.nodes:,} nodes reclaimed at "
+                      f"{fmt(p.reclaim_at)}", highlight=False)  # fmt: skip
+    views.show_lease(done.lease)
+
+
 @leases.command("show")
 def leases_show(lease_id: str, as_json: bool = JsonFlag) -> None:
-    """One lease."""
-    found = api().get(f"/v1/leases/{lease_id}", RentalOut)
-    emit_json(found) if as_json else views.show_rentals("Lease", [found])
+    """One lease with its state and node assignments (per pod for a large lease)."""
+    found = api().get(f"/v1/leases/{lease_id}", LeaseOut)
+    emit_json(found) if as_json else views.show_lease(found)
 
 
 @programs.command("list")
@@ -254,9 +273,16 @@ def list_events(
     kind: str | None = typer.Option(None, help="Only events of this kind."),
     limit: int = Limit,
     cursor: str | None = Cursor,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
     as_json: bool = JsonFlag,
 ) -> None:
-    """The event log (a tenant sees its own events)."""
+    """The event log (a tenant sees its own events); --follow streams new ones (JSON: one
+    event per line) until interrupted."""
+    if follow:
+        url, key = _stream["auth"]
+        follow_events(url, key, kind, int(cursor) if cursor and cursor.isdigit() else None,
+                      as_json)  # fmt: skip
+        return
     page = api().get("/v1/events", Page[EventOut], kind=kind, limit=limit, cursor=cursor)
     if as_json:
         emit_json(page)

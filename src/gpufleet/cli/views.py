@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from gpufleet.api.schemas.fleet import FleetSummary
 from gpufleet.api.schemas.programs import ProgramOut
-from gpufleet.api.schemas.rentals import RentalOut
+from gpufleet.api.schemas.rentals import AssignmentOut, LeaseOut, RentalOut
 from gpufleet.cli.output import console, fmt, table
 from gpufleet.domain.money import format_usd as usd
 
@@ -110,5 +110,37 @@ def show_demand(rentals: Sequence[RentalOut]) -> None:
             (model, klass, len(rs), sum(r.gpus for r in rs), max(r.gpus for r in rs),
              usd(sum(r.value_usd for r in rs)))
             for (model, klass), rs in sorted(groups.items())
+        ],
+    )  # fmt: skip
+
+
+SUMMARISE_OVER = 16  # assignments; above this a lease is shown per pod
+
+
+def show_lease(lease: LeaseOut) -> None:
+    """A lease, its state and where it runs: every node for a small lease, per pod (nodes,
+    blocks, GPUs, window) for a large one."""
+    show_rentals("Lease", [lease])
+    state = lease.state or "not placed"
+    reclaim = f", reclaimed at {fmt(lease.reclaim_at)}" if lease.reclaim_at else ""
+    console.print(f"state: {state}{reclaim}; request: {lease.request_id or '—'}", highlight=False)
+    rows = lease.assignments
+    if not rows:
+        return
+    if len(rows) <= SUMMARISE_OVER:
+        table("Assignments", ["node", "cluster", "pod #", "block #", "GPUs", "start", "end"],
+              [(a.node, a.cluster, a.pod, a.block, a.gpus, a.start, a.end)
+               for a in rows])  # fmt: skip
+        return
+    pods: dict[tuple[str, int], list[AssignmentOut]] = defaultdict(list)
+    for a in rows:
+        pods[(a.cluster, a.pod)].append(a)
+    table(
+        f"Assignments: {len(rows):,} node-intervals in {len(pods)} pod(s)",
+        ["cluster", "pod #", "blocks #", "nodes #", "GPUs", "from", "until"],
+        [
+            (cluster, pod, len({a.block for a in rs}), len({a.node for a in rs}),
+             sum(a.gpus for a in rs), min(a.start for a in rs), max(a.end for a in rs))
+            for (cluster, pod), rs in sorted(pods.items())
         ],
     )  # fmt: skip
