@@ -126,13 +126,17 @@ def test_closing_twice_gives_the_same_invoices(db: Database, operator: Actor, wo
     assert after == before
 
 
-def test_two_closers_at_once_write_one_set(db: Database, operator: Actor, world) -> None:
+@pytest.mark.parametrize("batch", [1, 500])
+def test_two_closers_at_once_write_one_set(
+    db: Database, operator: Actor, world, batch: int
+) -> None:
     results: list[billing.CloseResult] = []
     errors: list[BaseException] = []
 
     def close() -> None:
         try:
-            results.append(billing.close_month(db, operator.principal, "2026-01"))
+            closed = billing.close_month(db, operator.principal, "2026-01", batch_tenants=batch)
+            results.append(closed)
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 

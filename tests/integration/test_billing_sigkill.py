@@ -1,6 +1,7 @@
 """SIGKILL in the middle of closing a month, then closing it again: no duplicate line and
-no missing one. The closer is a real process; a test hook makes it stop inside the
-transaction of its third invoice (header written, lines not yet) so the kill lands there."""
+no missing one. The closer is a real process writing two tenants per transaction; a test
+hook makes it stop inside its second transaction (the headers of tenants 3 and 4 written,
+their ledger entries and lines not yet) so the kill lands there."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from gpufleet.adapters.db.engine import make_engine
 from gpufleet.services import access, billing
 from gpufleet.services.database import Database
 db = Database(make_engine(sys.argv[1]))
-billing.close_month(db, access.authenticate(db, sys.argv[2]), sys.argv[3])
+billing.close_month(db, access.authenticate(db, sys.argv[2]), sys.argv[3], batch_tenants=2)
 print("finished", flush=True)
 """
 

@@ -4,11 +4,12 @@
    lease, one per tenant × model × prices of tokens), the leases' credit tiers, and which
    tenants have an invoice already.
 2. Rate in memory (pure `gpufleet.billing`).
-3. Write each tenant in its own transaction: invoice header, ledger entries, lines. The
-   header's insert skips an invoice that exists (ON CONFLICT DO NOTHING on its id and on
-   (tenant, month)); a second closer at the same time waits on that row and then skips it.
-   A crash loses at most the tenant being written, whole; running the close again writes
-   exactly the tenants still missing.
+3. Write the tenants in batches, each batch one transaction: invoice headers, ledger
+   entries, lines. The headers' insert skips an invoice that exists (ON CONFLICT DO NOTHING
+   on its id and on (tenant, month)); a second closer at the same time waits on those rows
+   and then skips them (both insert in tenant order, so neither waits on the other in a
+   cycle). A crash loses at most the batch being written, whole; running the close again
+   writes exactly the tenants still missing.
 4. Record the month as closed; closing it again then only returns the invoices.
 """
 
@@ -38,10 +39,14 @@ from gpufleet.domain.errors import InvalidInput, Issue
 from gpufleet.domain.events import NewEvent
 from gpufleet.services.database import Database
 
-# Test hook: after this many invoices are committed, write the next one's header, say so on
+# Test hook: once this many invoices are committed, write the next batch's headers, say so on
 # stdout and sleep inside its transaction, so a test can SIGKILL the closer mid-close.
 PAUSE_ENV = "GPUFLEET_BILLING_TEST_PAUSE_AFTER"
 PAUSED_MESSAGE = "billing close paused"
+# A transaction writes up to this many tenants or (about) lines: few round trips for ten
+# thousand tenants, and a crash loses at most one batch, whole.
+BATCH_TENANTS = 500
+BATCH_LINES = 5000
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,9 @@ def parse_month(text: str, path: str = "month") -> Month:
         raise InvalidInput("month is invalid", [Issue(path, str(exc))]) from exc
 
 
-def close_month(db: Database, caller: Principal, month_text: str) -> CloseResult:
+def close_month(
+    db: Database, caller: Principal, month_text: str, *, batch_tenants: int = BATCH_TENANTS
+) -> CloseResult:
     """Invoice every tenant with usage in the month (operator)."""
     caller.require_operator()
     month = parse_month(month_text)
@@ -79,8 +86,8 @@ def close_month(db: Database, caller: Principal, month_text: str) -> CloseResult
         )
         done = repo.invoiced_tenants(conn, month)
     written = 0
-    for tenant_id in sorted(set(lines) - done):
-        written += _write_invoice(db, month, tenant_id, lines[tenant_id], now)
+    for batch in _batches([(t, lines[t]) for t in sorted(set(lines) - done)], batch_tenants):
+        written += _write_batch(db, month, batch, now, written)
     ids = _ids(db, month)
     with db.write() as conn:
         if repo.record_close(conn, month, len(ids), caller.key_id, now):
@@ -112,31 +119,46 @@ def _ids(db: Database, month: Month) -> list[str]:
     return [i.id for i in found]
 
 
-def _write_invoice(
-    db: Database, month: Month, tenant_id: int, rated: list[RatedLine], now: datetime
-) -> int:
-    ident = invoice_id(month, tenant_id)
-    lines = numbered(month, tenant_id, rated)
-    totals = totals_of([line.amount_micros for line in lines])
+Batch = list[tuple[int, list[RatedLine]]]
+
+
+def _batches(tenants: Batch, most_tenants: int) -> list[Batch]:
+    """Tenants in id order, grouped so that each transaction writes a few thousand lines."""
+    batches: list[Batch] = []
+    current: Batch = []
+    lines = 0
+    for tenant in tenants:
+        current.append(tenant)
+        lines += len(tenant[1])
+        if len(current) >= most_tenants or lines >= BATCH_LINES:
+            batches.append(current)
+            current, lines = [], 0
+    return [*batches, current] if current else batches
+
+
+def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, committed: int) -> int:
+    """One transaction: the headers first (those that exist already are skipped: another
+    closer wrote them), then ledger entries and lines of the invoices this call created."""
+    headers: list[dict[str, object]] = []
+    ledger: list[tuple[str, dict[str, object]]] = []
+    lines_out: list[tuple[str, dict[str, object]]] = []
+    for tenant_id, rated in batch:
+        ident = invoice_id(month, tenant_id)
+        lines = numbered(month, tenant_id, rated)
+        totals = totals_of([line.amount_micros for line in lines])
+        headers.append({
+            "id": ident, "tenant_id": tenant_id, "month": str(month), "issued_at": now,
+            "charges_micros": totals.charges_micros, "credits_micros": totals.credits_micros,
+            "total_micros": totals.total_micros, "line_count": len(lines),
+        })  # fmt: skip
+        ledger += [(ident, _ledger_row(ident, tenant_id, month, line, now)) for line in lines]
+        lines_out += [(ident, _line_row(ident, line)) for line in lines]
     with db.write() as conn:
-        header = {
-            "id": ident,
-            "tenant_id": tenant_id,
-            "month": str(month),
-            "issued_at": now,
-            "charges_micros": totals.charges_micros,
-            "credits_micros": totals.credits_micros,
-            "total_micros": totals.total_micros,
-            "line_count": len(lines),
-        }
-        if not repo.insert_invoice_header(conn, header):
-            return 0  # another closer wrote it (or had, before a crash of ours)
-        _maybe_pause(db)
-        repo.append_ledger(
-            conn, [_ledger_row(ident, tenant_id, month, line, now) for line in lines]
-        )
-        repo.insert_lines(conn, [_line_row(ident, line) for line in lines])
-    return 1
+        created = repo.insert_invoice_headers(conn, headers)
+        _maybe_pause(committed)
+        repo.append_ledger(conn, [row for ident, row in ledger if ident in created])
+        repo.insert_lines(conn, [row for ident, row in lines_out if ident in created])
+    return len(created)
 
 
 def _ledger_row(
@@ -174,16 +196,9 @@ def _line_row(ident: str, line: InvoiceLine) -> dict[str, object]:
     }
 
 
-_pause_count: dict[int, int] = {}
-
-
-def _maybe_pause(db: Database) -> None:
+def _maybe_pause(committed: int) -> None:
     limit = os.environ.get(PAUSE_ENV)
-    if limit is None:
-        return
-    seen = _pause_count.get(id(db), 0)
-    _pause_count[id(db)] = seen + 1
-    if seen == int(limit):
-        sys.stdout.write(f"{PAUSED_MESSAGE} after {seen} invoices\n")
+    if limit is not None and committed >= int(limit):
+        sys.stdout.write(f"{PAUSED_MESSAGE} after {committed} invoices\n")
         sys.stdout.flush()
         time.sleep(3600)

@@ -121,9 +121,14 @@ def invoiced_tenants(conn: Connection, month: Month) -> set[int]:
     return set(conn.execute(query).scalars())
 
 
-def insert_invoice_header(conn: Connection, row: dict[str, Any]) -> bool:
-    """False when this tenant's invoice for the month exists already (another closer)."""
-    return insert_ignoring_duplicates(conn, invoices, [row]) == 1
+def insert_invoice_headers(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """The ids of the invoices inserted; one that exists already (another closer wrote it,
+    or this one before a crash) is skipped."""
+    if not rows:
+        return set()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(invoices).on_conflict_do_nothing().returning(invoices.c.id)
+    return set(conn.execute(statement, list(rows)).scalars())
 
 
 def append_ledger(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
