@@ -18,6 +18,8 @@ from gpufleet.domain.events import NewEvent
 from gpufleet.domain.fleet import Node, NodeState
 from gpufleet.planning.scenario import Scenario
 from gpufleet.services.database import Database
+from gpufleet.services.operations import operator_node_state
+from gpufleet.services.placement import placement_session
 from gpufleet.services.scenario_rows import (
     INTERNAL_TENANT,
     ensure_tenants,
@@ -132,17 +134,22 @@ def list_nodes(
 def set_node_state(
     db: Database, caller: Principal, node_id: int, state: NodeState, reason: str | None
 ) -> Node:
+    """The operator marks a node up, draining, down or in maintenance. Through the placement
+    engine, in one placement session: a node that goes down or into maintenance has its
+    holds moved exactly as after a simulated failure (`lease.node_replaced`, notices,
+    shortfalls, each told to its tenant); up and draining keep them."""
     caller.require_operator()
-    with db.write() as conn:
-        node = repo.get_node(conn, node_id)
+    with placement_session(db) as s:
+        node = repo.get_node(s.conn, node_id)
         if node is None:
             raise NotFound.of("node", node_id)
         if node.state is not state:
-            repo.set_node_state(conn, node_id, state, reason, db.clock())
+            repo.set_node_state(s.conn, node_id, state, reason, db.clock())
             data = {"from": node.state.value, "to": state.value, "reason": reason}
-            events.append(conn, [NewEvent("node.state_changed", node.name, None, data)],
+            events.append(s.conn, [NewEvent("node.state_changed", node.name, None, data)],
                           db.clock())  # fmt: skip
-        changed = repo.get_node(conn, node_id)
+            operator_node_state(s, node_id, state, reason)
+        changed = repo.get_node(s.conn, node_id)
     if changed is None:  # pragma: no cover - it was there inside the same transaction
         raise InvalidInput(f"node {node_id} vanished")
     return changed

@@ -39,8 +39,28 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_index(op.f("ix_lease_usage_hours_tenant_id"), "lease_usage_hours", ["tenant_id"])
     # Operations adds its own tables below this line.
+    op.create_table(
+        "ops_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("metered_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("experiments_origin", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("experiment_model", sa.String(length=100), nullable=True),
+        sa.Column("experiment_copies", sa.Integer(), nullable=False),
+        sa.Column("sim_state", sa.JSON(), nullable=False),
+        sa.Column("totals", sa.JSON(), nullable=False),
+        sa.Column("run_status", sa.String(length=16), nullable=False),
+        sa.Column("run_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("run_seed", sa.BigInteger(), nullable=True),
+        sa.Column("run_error", sa.String(length=2000), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_ops_state_single_row")),
+        sa.CheckConstraint("run_status IN ('idle', 'running', 'failed')",
+                           name=op.f("ck_ops_state_run_status")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_state")),
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_table("ops_state")
     op.drop_index(op.f("ix_lease_usage_hours_tenant_id"), table_name="lease_usage_hours")
     op.drop_table("lease_usage_hours")

@@ -1,0 +1,292 @@
+"""The simulated cluster on the database: advance the clock in chunks, each one placement
+session (one transaction), and keep the operator's node changes going through the engine.
+
+    advance(db, operator, AdvanceOptions(until, seed=7))   # synchronous; resumable
+    start_advance(...) then run_advance(...)                # the API's background run
+    status(db, operator)
+
+Each chunk ends on a fixed grid (`chunk_hours` from the epoch) and draws its randomness from
+(seed, chunk start), so a run cut short (a crash, a restart) goes on from the stored clock
+and gives what one uninterrupted run would have. A chunk writes, in its transaction: the
+holds it changed (the placement service's `save`), node states, events at their simulated
+time, lease states, the lease hours that are over (`lease_usage_hours`, for billing), and
+`ops_state`; the engine's clock moves with it. `until` is taken down to a whole hour so that
+every hour of a lease is metered before the lease leaves the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gpufleet.adapters.db.repos import events as events_repo
+from gpufleet.adapters.db.repos import fleet as fleet_repo
+from gpufleet.adapters.db.repos import lease_placement as leases_repo
+from gpufleet.adapters.db.repos import operations as repo
+from gpufleet.adapters.db.repos.placement import at
+from gpufleet.domain.access import Principal
+from gpufleet.domain.errors import Conflict, InvalidInput
+from gpufleet.domain.events import NewEvent
+from gpufleet.domain.fleet import NodeState
+from gpufleet.domain.timeutil import to_utc
+from gpufleet.operations import (
+    Chunk,
+    ExperimentSettings,
+    ExperimentStream,
+    Queued,
+    Reliability,
+    SimEvent,
+    SimState,
+    Simulator,
+    Totals,
+    busiest_model,
+    floor_hour,
+    hourly_usage,
+    load_trace,
+    online_windows,
+)
+from gpufleet.operations.tell import failure_events
+from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
+from gpufleet.services.database import Database
+from gpufleet.services.placement import PlacementSession, placement_session
+
+STALE_RUN = timedelta(minutes=10)  # a 'running' row not touched for this long was abandoned
+LEASE_STATES = {"lease.started": "active", "lease.ended": "ended", "lease.preempted": "preempted"}
+Progress = Callable[["OpsStatus"], None]
+
+
+@dataclass(frozen=True)
+class AdvanceOptions:
+    until: datetime
+    seed: int = 0
+    reliability: Reliability = field(default_factory=Reliability)
+    experiments: bool = True
+    experiment_copies: int = 1
+    chunk_hours: int = 24
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.seed < 2**63:
+            problems.append("seed must be in [0, 2^63)")
+        if not 1 <= self.experiment_copies <= 64:
+            problems.append("experiment_copies must be in [1, 64]")
+        if not 1 <= self.chunk_hours <= 24 * 28:
+            problems.append("chunk_hours must be in [1, 672]")
+        if problems:
+            raise InvalidInput("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class OpsStatus:
+    clock: datetime
+    metered_until: datetime
+    run_status: str
+    run_until: datetime | None
+    run_error: str | None
+    totals: dict[str, Any]
+    pending_repairs: int
+    queued_experiments: int
+    experiment_model: str | None
+
+
+def status(db: Database, caller: Principal) -> OpsStatus:
+    caller.require_operator()
+    with placement_session(db) as s:  # the engine's clock is the simulated one
+        return _status(s, _row(s))
+
+
+def advance(
+    db: Database, caller: Principal, options: AdvanceOptions, progress: Progress | None = None
+) -> OpsStatus:
+    """Runs the simulation to `options.until` now, in this thread."""
+    start_advance(db, caller, options)
+    return run_advance(db, options, progress)
+
+
+def start_advance(db: Database, caller: Principal, options: AdvanceOptions) -> OpsStatus:
+    """Marks a run to `until` as started (Conflict if one is running); run it with
+    `run_advance`."""
+    caller.require_operator()
+    with placement_session(db) as s:
+        row = _row(s)
+        fresh = s.now - row.updated_at < STALE_RUN
+        if row.run_status == "running" and fresh:
+            raise Conflict(
+                f"a run to {row.run_until} is going on; wait for it (GET /v1/ops/status)"
+            )
+        until = to_utc(options.until)
+        if floor_hour(seconds(until)) < s.clock:
+            clock = at(s.clock).isoformat()
+            raise InvalidInput(f"until ({until.isoformat()}) is before the simulated clock "
+                               f"({clock}); the clock only moves forward")  # fmt: skip
+        repo.change(s.conn, run_status="running", run_until=until, run_seed=options.seed,
+                    run_error=None, updated_at=s.now)  # fmt: skip
+        return _status(s, _row(s))
+
+
+def run_advance(
+    db: Database, options: AdvanceOptions, progress: Progress | None = None
+) -> OpsStatus:
+    until = floor_hour(seconds(to_utc(options.until)))
+    step = options.chunk_hours * HOUR
+    try:
+        while True:
+            with placement_session(db) as s:
+                row = _row(s)
+                if s.clock >= until:
+                    repo.change(s.conn, run_status="idle", updated_at=s.now)
+                    done = _status(s, _row(s))
+                    break
+                end = min(until, (s.clock // step + 1) * step)
+                _run_chunk(s, row, options, end)
+                current = _status(s, _row(s))
+            if progress is not None:
+                progress(current)
+    except Exception as error:
+        with db.write() as conn:
+            repo.change(conn, run_status="failed", run_error=str(error)[:2000])
+        raise
+    if progress is not None:
+        progress(done)
+    return done
+
+
+# -- one chunk --------------------------------------------------------------------------------
+def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, end: int) -> None:
+    conn, placer = s.conn, s.placer
+    specs = fleet_repo.cluster_specs(conn)
+    experiments = None
+    if options.experiments and row.experiment_model is not None:
+        stream = ExperimentStream(load_trace(), seconds(row.experiments_origin),
+                                  copies=row.experiment_copies, seed=options.seed)  # fmt: skip
+        experiments = ExperimentSettings(stream, row.experiment_model)
+    sim = Simulator(placer, seed=options.seed, reliability=options.reliability,
+                    experiments=experiments, state=_sim_state(s, row.sim_state),
+                    online=online_windows(placer.topology, specs))  # fmt: skip
+    chunk = sim.run(end)
+    s.save(sorted(chunk.touched))
+    for node, state, when, reason in chunk.node_changes:
+        fleet_repo.set_node_state(conn, s.node_id(node), state, reason, at(when))
+    append_events(conn, chunk.events)
+    _lease_states(s, chunk)
+    metered = seconds(row.metered_until)
+    rows = [(u.holder, at(u.hour_start), u.tenant, u.gpu_model, u.promised, u.delivered,
+             u.shortfall) for u in hourly_usage(placer, metered, end)]  # fmt: skip
+    repo.add_usage(conn, rows)
+    totals = Totals.from_dict(row.totals)
+    totals.merge(chunk.totals)
+    repo.change(conn, metered_until=at(max(metered, floor_hour(end))), totals=totals.to_dict(),
+                sim_state=_sim_state_json(s, sim.state), updated_at=s.now)  # fmt: skip
+
+
+def append_events(conn: Connection, news: Iterable[SimEvent]) -> None:
+    """Simulation events at their simulated time; the lab's (tenant 0) are the operator's."""
+    batch: list[NewEvent] = []
+    when: int | None = None
+    for e in news:
+        if when is not None and e.at != when:
+            events_repo.append(conn, batch, at(when))
+            batch = []
+        when = e.at
+        batch.append(NewEvent(e.kind, e.subject, e.tenant or None, e.data))
+    if batch and when is not None:
+        events_repo.append(conn, batch, at(when))
+
+
+def _lease_states(s: PlacementSession, chunk: Chunk) -> None:
+    for e in chunk.events:
+        if (
+            e.tenant is None
+            or e.tenant == 0
+            or s.placer.hold(e.subject).request.kind != HoldKind.LEASE
+        ):
+            continue
+        if e.kind in LEASE_STATES:
+            leases_repo.set_lease_state(s.conn, e.subject, state=LEASE_STATES[e.kind])
+        elif e.kind == "lease.preemption_notice":
+            reclaim = datetime.fromisoformat(str(e.data["reclaim_at"]).replace("Z", "+00:00"))
+            leases_repo.set_lease_state(s.conn, e.subject, reclaim_at=reclaim)
+
+
+# -- the ops_state row ------------------------------------------------------------------------
+def _row(s: PlacementSession) -> repo.OpsRow:
+    row = repo.read(s.conn)
+    if row is not None:
+        return row
+    specs = fleet_repo.cluster_specs(s.conn)
+    model = busiest_model(s.placer.topology, specs, s.clock) if specs else None
+    row = repo.OpsRow(
+        metered_until=at(floor_hour(s.clock)), experiments_origin=at(s.clock),
+        experiment_model=model, experiment_copies=1, sim_state={}, totals=Totals().to_dict(),
+        run_status="idle", run_until=None, run_seed=None, run_error=None, updated_at=s.now,
+    )  # fmt: skip
+    repo.create(s.conn, row)
+    return row
+
+
+def _sim_state(s: PlacementSession, data: dict[str, Any]) -> SimState:
+    return SimState(
+        repairs={s.node(int(node_id)): int(t) for node_id, t in data.get("repairs", {}).items()},
+        queue=[
+            Queued(str(q[0]), int(q[1]), int(q[2]), int(q[3]), int(q[4]))
+            for q in data.get("queue", [])
+        ],
+        notices={str(k): int(v) for k, v in data.get("notices", {}).items()},
+    )
+
+
+def _sim_state_json(s: PlacementSession, state: SimState) -> dict[str, Any]:
+    return {
+        "repairs": {str(s.node_id(node)): t for node, t in state.repairs.items()},
+        "queue": [[q.name, q.duration, q.gpus, q.since, q.tries] for q in state.queue],
+        "notices": state.notices,
+    }
+
+
+def operator_node_state(
+    s: PlacementSession, node_id: int, state: NodeState, reason: str | None
+) -> list[SimEvent]:
+    """The operator's word on a node, through the engine at the simulated clock: DOWN and
+    MAINTENANCE move its holds exactly as a failure does (replacement, notice or shortfall),
+    written with their events; the simulation will no longer repair the node on its own.
+    The caller writes `nodes.state` (and its own `node.state_changed` event)."""
+    node = s.node(node_id)
+    b = s.placer.bookings
+    held = list(dict.fromkeys(b.hold_of(e).request.holder for e in b.calendar.entries(node)))
+    outcome = set_node_state(s.placer, node, state, s.clock)
+    news: list[SimEvent] = []
+    if state in (NodeState.DOWN, NodeState.MAINTENANCE):
+        why = f"operator: {state.value}" + (f" ({reason})" if reason else "")
+        news = failure_events(s.placer, outcome, None, held, why)[1:]  # node.state_changed says it
+    s.save([*held, *(n.victim for n in outcome.notices)])
+    append_events(s.conn, news)
+    for e in news:
+        if e.kind == "lease.preemption_notice":
+            reclaim = datetime.fromisoformat(str(e.data["reclaim_at"]).replace("Z", "+00:00"))
+            leases_repo.set_lease_state(s.conn, e.subject, reclaim_at=reclaim)
+    _forget_repair(s.conn, node_id)
+    return news
+
+
+def _forget_repair(conn: Connection, node_id: int) -> None:
+    """The operator took a node over: the simulation will not repair it on its own."""
+    row = repo.read(conn)
+    if row is None or str(node_id) not in row.sim_state.get("repairs", {}):
+        return
+    state = dict(row.sim_state)
+    state["repairs"] = {k: v for k, v in state["repairs"].items() if k != str(node_id)}
+    repo.change(conn, sim_state=state)
+
+
+def _status(s: PlacementSession, row: repo.OpsRow) -> OpsStatus:
+    return OpsStatus(
+        clock=at(s.clock), metered_until=row.metered_until, run_status=row.run_status,
+        run_until=row.run_until, run_error=row.run_error, totals=row.totals,
+        pending_repairs=len(row.sim_state.get("repairs", {})),
+        queued_experiments=len(row.sim_state.get("queue", [])),
+        experiment_model=row.experiment_model,
+    )  # fmt: skip
