@@ -13,6 +13,7 @@ from gpufleet.api.schemas.programs import ProgramOut
 from gpufleet.api.schemas.rentals import RentalOut
 from gpufleet.bootstrap import open_database
 from gpufleet.cli import views
+from gpufleet.cli.demo_hosting import run_hosting_demo, show_hosting
 from gpufleet.cli.output import console, emit_json
 from gpufleet.cli.plan import show_plan, solving
 from gpufleet.config import home
@@ -62,8 +63,10 @@ def run_demo(file: Path | None, as_json: bool) -> None:
         RentalOut.of(r) for r in rentals.list_rentals(db, operator, "lease", None, None, 1000)
     ]
     story = answer_the_story(scenario, max(pending, key=lambda r: r.value_usd), as_json)
+    hosted = run_hosting_demo(db, operator)
     if as_json:
         emit_json({
+            "hosting": hosted.to_dict(),
             "plan": story.free.to_dict(),
             "story": story.to_dict(),
             "import": result.model_dump(mode="json"),
@@ -90,6 +93,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     console.print(f"\n{len(pending)} requests ask for {usd(asked)} in all.", highlight=False)
     console.rule("The plan: which to sign, and what it costs the roadmap")
     show_story(scenario, story)
+    show_hosting(hosted)
     console.print(
         "Next: 'gpufleet serve' for the API (docs at /docs), 'gpufleet admin init' for a key.",
         highlight=False,

@@ -26,6 +26,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
     workers: int = typer.Option(1, help="Worker processes."),
+    no_default_model: bool = typer.Option(
+        False, "--no-default-model", help="Do not offer smollm2-135m-instruct (embedded DB)."
+    ),
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs) on GPUFLEET_DATABASE_URL."""
     import uvicorn
@@ -36,6 +39,11 @@ def serve(
     db = open_database(settings.database_url)
     console.print(f"gpufleet API on http://{host}:{port} (docs at /docs), "
                   f"database {db.engine.url.render_as_string()}", highlight=False)  # fmt: skip
+    if not no_default_model and db.engine.dialect.name == "sqlite":
+        from gpufleet.services.hosting import ensure_default_model
+
+        ensure_default_model(db)  # a new user can call a model at once (issue 6)
+        console.print("model smollm2-135m-instruct: POST /v1/chat/completions with a tenant key")
     app = create_app(db, max_body_bytes=settings.max_body_bytes)
     uvicorn.run(app, host=host, port=port, workers=workers, log_level="warning")
 
