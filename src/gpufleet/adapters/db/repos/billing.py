@@ -8,7 +8,7 @@ key, so a retry, a second closer or a re-run after a crash writes nothing twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
@@ -368,3 +368,12 @@ def billed_by_month(conn: Connection) -> dict[str, dict[str, int]]:
             amount
         )
     return billed
+
+
+def metered_span(conn: Connection) -> tuple[datetime, datetime] | None:
+    """The first metered hour and the end of the last one (hours are whole)."""
+    u = lease_usage_hours
+    first, last = conn.execute(select(func.min(u.c.hour_start), func.max(u.c.hour_start))).one()
+    if first is None:
+        return None
+    return to_utc(first), to_utc(last) + timedelta(hours=1)

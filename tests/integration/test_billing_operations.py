@@ -1,0 +1,109 @@
+"""Billing the usage the operations simulator metered: the simulated cluster (with node
+failures) writes lease_usage_hours, the close turns them into invoices that equal a
+recomputation from those rows, and the demo's billing act prints them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from gpufleet.adapters.db.repos import rentals as rentals_repo
+from gpufleet.adapters.db.tables_operations import lease_usage_hours
+from gpufleet.cli.demo_billing import run_billing_demo, show_billing
+from gpufleet.cli.output import console
+from gpufleet.domain.timeutil import to_utc
+from gpufleet.operations import Reliability
+from gpufleet.planning.scenario import load_scenario_file
+from gpufleet.services import billing, billing_queries, fleet, rentals
+from gpufleet.services.database import Database
+from gpufleet.services.operations import AdvanceOptions, advance
+from tests.conftest import EXAMPLES, Actor
+from tests.integration.billing_helpers import Hour, expected_totals
+
+START = datetime(2027, 1, 4, tzinfo=UTC)
+# Failing often and repaired slowly, so that spares run out and leases fall short.
+FLAKY = Reliability(failures_per_gpu_hour=0.005, repair_median_hours=72.0)
+
+
+def test_simulated_weeks_become_the_first_months_invoices(db: Database, operator: Actor) -> None:
+    db.clock = lambda: START  # type: ignore[method-assign]
+    fleet.import_scenario(db, operator.principal, load_scenario_file(EXAMPLES / "small.yaml"))
+    rentals.accept_request(db, operator.principal, "rfq-2")  # interruptible from 01-11
+    weeks = AdvanceOptions(
+        datetime(2027, 2, 2, tzinfo=UTC), seed=3, reliability=FLAKY, experiments=False
+    )
+    advance(db, operator.principal, weeks)
+
+    with console.capture() as printed:
+        demo = run_billing_demo(db, operator.principal)
+        show_billing(demo)
+    assert demo.month == "2027-01"
+    assert demo.invoices
+    assert "2027-01 closed" in printed.get()
+
+    with db.read() as conn:
+        usage = list(conn.execute(select(lease_usage_hours)))
+        leases = {
+            r.id: r
+            for r in rentals_repo.page(
+                conn, "lease", tenant_id=None, status=None, after=None, limit=1000
+            )
+        }
+    assert any(u.shortfall_gpu_seconds for u in usage), "failures should cost some GPU-hours"
+    hours = [
+        Hour(
+            u.lease_id,
+            u.tenant_id,
+            to_utc(u.hour_start),
+            u.promised_gpu_seconds,
+            u.delivered_gpu_seconds,
+        )
+        for u in usage
+    ]
+    want = expected_totals(hours, [], leases, (2027, 1))
+    got = {i.id: (i.charges_micros, i.credits_micros) for i in demo.invoices}
+    assert sorted(got.values()) == sorted(want.values())
+    classes = {line.kind for i in demo.invoices for line in i.lines}
+    assert "gpu_interruptible" in classes
+
+
+def test_a_reserved_lease_short_of_gpus_gets_its_credit(db: Database, operator: Actor) -> None:
+    db.clock = lambda: START  # type: ignore[method-assign]
+    fleet.import_scenario(db, operator.principal, load_scenario_file(EXAMPLES / "small.yaml"))
+    for request_id in ("rfq-2", "rfq-1"):  # interruptible from 01-11, reserved from 02-01
+        rentals.accept_request(db, operator.principal, request_id)
+    end = datetime(2027, 3, 1, tzinfo=UTC)
+    advance(
+        db, operator.principal, AdvanceOptions(end, seed=11, reliability=FLAKY, experiments=False)
+    )
+    db.clock = lambda: end  # type: ignore[method-assign]
+    closed = billing.close_month(db, operator.principal, "2027-02")
+
+    with db.read() as conn:
+        usage = list(conn.execute(select(lease_usage_hours)))
+        leases = {
+            r.id: r
+            for r in rentals_repo.page(
+                conn, "lease", tenant_id=None, status=None, after=None, limit=1000
+            )
+        }
+    hours = [
+        Hour(
+            u.lease_id,
+            u.tenant_id,
+            to_utc(u.hour_start),
+            u.promised_gpu_seconds,
+            u.delivered_gpu_seconds,
+        )
+        for u in usage
+    ]
+    want = expected_totals(hours, [], leases, (2027, 2))
+    invoices = [billing_queries.get_invoice(db, operator.principal, i) for i in closed.invoice_ids]
+    assert {
+        i.tenant_id: (i.totals.charges_micros, i.totals.credits_micros) for i in invoices
+    } == want
+    credits = [line for i in invoices for line in i.lines if line.kind == "sla_credit"]
+    assert [line.lease_id for line in credits] == [
+        line.lease_id for i in invoices for line in i.lines if line.kind == "gpu_reserved"
+    ]  # rfq-1's lease lost GPUs to failures all month: it earns its credit
