@@ -104,7 +104,7 @@ def month_hours(
     ]  # fmt: skip
 
 
-def _half_down(value: Fraction) -> int:
+def half_down(value: Fraction) -> int:
     return math.ceil(value - Fraction(1, 2))
 
 
@@ -129,11 +129,11 @@ def expected_totals(
     for lease_id in promised:
         lease = leases[lease_id]
         if lease.rental_class == "interruptible":
-            result[lease.tenant_id][0] += _half_down(
+            result[lease.tenant_id][0] += half_down(
                 Fraction(delivered[lease_id] * lease.price_micros, 3600)
             )
             continue
-        charge = _half_down(Fraction(promised[lease_id] * lease.price_micros, 3600))
+        charge = half_down(Fraction(promised[lease_id] * lease.price_micros, 3600))
         result[lease.tenant_id][0] += charge
         availability = (
             Fraction(delivered[lease_id], promised[lease_id]) if promised[lease_id] else Fraction(1)
@@ -142,7 +142,7 @@ def expected_totals(
             (c for below, c in (tiers or {}).get(lease_id, DEFAULT) if availability < below),
             default=Fraction(0),
         )
-        result[lease.tenant_id][1] += _half_down(charge * share)
+        result[lease.tenant_id][1] += half_down(charge * share)
     groups: dict[tuple[int, str, int, int], list[int]] = defaultdict(lambda: [0, 0])
     for t in tokens:
         if first <= t.at < after:
@@ -150,7 +150,7 @@ def expected_totals(
             g[0] += t.input_tokens
             g[1] += t.output_tokens
     for (tenant_id, _model, pin, pout), (tin, tout) in groups.items():
-        result[tenant_id][0] += _half_down(Fraction(tin * pin + tout * pout, 1_000_000))
+        result[tenant_id][0] += half_down(Fraction(tin * pin + tout * pout, 1_000_000))
     return {tenant: (c, cr) for tenant, (c, cr) in result.items()}
 
 

@@ -72,8 +72,16 @@ def _scope(db: Database, caller: Principal, tenant: str | None) -> int | None:
 
 
 def usage_between(
-    db: Database, caller: Principal, start: datetime, end: datetime, tenant: str | None
+    db: Database,
+    caller: Principal,
+    start: datetime | None,
+    end: datetime | None,
+    tenant: str | None,
 ) -> Usage:
+    """Usage in [start, end); by default the month of `start`, or this month."""
+    if start is None:
+        start = Month.of(end or db.clock()).start
+    end = end or Month.of(start).end
     if end <= start:
         raise InvalidInput("usage window is invalid", [Issue("to", "must be after from")])
     scope = _scope(db, caller, tenant)
@@ -233,6 +241,7 @@ def _planned(conn: Connection, months: list[Month]) -> tuple[str | None, dict[st
     leases = rentals_repo.page(
         conn, "lease", tenant_id=None, status=None, after=None, limit=1_000_000
     )
-    chosen = [r for r in requests if r.id in accepted] + leases
+    signed = repo.lease_request_ids(conn)  # accepted since: billed as the lease
+    chosen = [r for r in requests if r.id in accepted and r.id not in signed] + leases
     rentals = [PlannedRental(r.gpus, r.start, r.end, r.price_micros) for r in chosen]
     return latest.id, planned_by_month(rentals, months)

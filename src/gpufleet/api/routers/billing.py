@@ -21,7 +21,6 @@ from gpufleet.api.schemas.billing import (
     UsageOut,
 )
 from gpufleet.api.schemas.common import Page
-from gpufleet.billing import Month
 from gpufleet.billing.render import invoice_csv, invoice_html
 from gpufleet.services import billing, billing_queries
 
@@ -48,12 +47,6 @@ def reconcile(db: Db, caller: Caller) -> ReconcileOut:
     return ReconcileOut.of(billing_queries.reconcile(db, caller))
 
 
-def _default_window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    if start is None:
-        start = Month.of(end or datetime.now().astimezone()).start
-    return start, end or Month.of(start).end
-
-
 @router.get("/usage", response_model_by_alias=True)
 def usage(
     db: Db,
@@ -69,7 +62,6 @@ def usage(
     """Metered usage in [from, to): per lease promised, delivered and shortfall GPU-hours;
     per model and key input and output tokens. A tenant sees its own; the operator all or
     `?tenant=`."""
-    start, end = _default_window(start, end)
     return UsageOut.of(billing_queries.usage_between(db, caller, start, end, tenant))
 
 

@@ -377,3 +377,9 @@ def metered_span(conn: Connection) -> tuple[datetime, datetime] | None:
     if first is None:
         return None
     return to_utc(first), to_utc(last) + timedelta(hours=1)
+
+
+def lease_request_ids(conn: Connection) -> set[str]:
+    """Requests that became leases (their revenue is the lease's, not counted twice)."""
+    query = select(leases.c.request_id).where(leases.c.request_id.is_not(None))
+    return set(conn.execute(query).scalars())
