@@ -75,6 +75,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/limits"): OPERATOR_ONLY,
     ("GET", "/v1/token-usage"): OWN_DATA,
     ("POST", "/v1/tenants/{tenant}/inference-keys"): FOREIGN_OBJECT,
+    ("POST", "/v1/ops/advance"): OPERATOR_ONLY,
+    ("GET", "/v1/ops/status"): OPERATOR_ONLY,
 }
 
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",
@@ -108,6 +110,7 @@ def body_for(method: str, path: str, world: World) -> Any:
         },
         ("POST", "/v1/admin/limits"): {"tenant": A, "requests_per_minute": 0},
         ("POST", "/v1/tenants/{tenant}/inference-keys"): {"name": "stolen"},
+        ("POST", "/v1/ops/advance"): {"until": "2027-01-05", "seed": 1},
     }
     if (method, path) not in bodies:
         pytest.fail(f"{method} {path} takes a body this test does not know: add one here")

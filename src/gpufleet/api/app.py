@@ -25,6 +25,7 @@ from gpufleet.api.routers import (
     rentals,
 )
 from gpufleet.api.routers import billing as billing_routes
+from gpufleet.api.routers import operations as operations_routes
 from gpufleet.services.database import Database
 
 DESCRIPTION = """Control plane for a GPU fleet: fleet, tenants, rental requests, leases, plans.
@@ -58,6 +59,7 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastA
         models,
         deployments,
         gateway,
+        operations_routes,
     ):
         app.include_router(module.router)
     errors.install(app)

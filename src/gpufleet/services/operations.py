@@ -54,6 +54,7 @@ from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
 from gpufleet.services.database import Database
 from gpufleet.services.placement import PlacementSession, placement_session
 
+MAX_SPAN = 400 * 24 * HOUR  # one run covers at most this much simulated time
 STALE_RUN = timedelta(minutes=10)  # a 'running' row not touched for this long was abandoned
 LEASE_STATES = {"lease.started": "active", "lease.ended": "ended", "lease.preempted": "preempted"}
 Progress = Callable[["OpsStatus"], None]
@@ -123,6 +124,10 @@ def start_advance(db: Database, caller: Principal, options: AdvanceOptions) -> O
             clock = at(s.clock).isoformat()
             raise InvalidInput(f"until ({until.isoformat()}) is before the simulated clock "
                                f"({clock}); the clock only moves forward")  # fmt: skip
+        if floor_hour(seconds(until)) - s.clock > MAX_SPAN:
+            days, clock = MAX_SPAN // (24 * HOUR), at(s.clock).isoformat()
+            raise InvalidInput(f"until is more than {days} days after the simulated clock "
+                               f"({clock}); advance in steps")  # fmt: skip
         repo.change(s.conn, run_status="running", run_until=until, run_seed=options.seed,
                     run_error=None, updated_at=s.now)  # fmt: skip
         return _status(s, _row(s))

@@ -1,0 +1,33 @@
+"""The simulated cluster (operator): advance its clock in the background, read its status."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Request, status
+
+from gpufleet.api.deps import Caller, Db
+from gpufleet.api.schemas.operations import AdvanceIn, OpsStatusOut
+from gpufleet.services import operations
+
+router = APIRouter(prefix="/v1/ops", tags=["operations"])
+
+
+@router.post("/advance", status_code=status.HTTP_202_ACCEPTED)
+def advance(body: AdvanceIn, request: Request, db: Db, caller: Caller) -> OpsStatusOut:
+    """Run the simulated cluster from its clock to `until` in the background (operator):
+    leases start and end, nodes fail and are repaired, the lab's experiments fill idle
+    capacity, every change is told to its tenant and every lease hour is metered. One run at
+    a time (409 while one goes on). Poll `GET /v1/ops/status` for the clock as it moves."""
+    options = body.options()
+    started = operations.start_advance(db, caller, options)
+    request.app.state.jobs.submit(partial(operations.run_advance, db, options))
+    return OpsStatusOut.of(started)
+
+
+@router.get("/status")
+def get_status(db: Db, caller: Caller) -> OpsStatusOut:
+    """Where the simulated cluster stands (operator): its clock, the run going on, and totals
+    since the first run: failures, replacements, notices, preemptions, shortfalls, the
+    experiments, utilisation (busy / online GPU-hours) and fragmentation."""
+    return OpsStatusOut.of(operations.status(db, caller))

@@ -1,0 +1,95 @@
+"""POST /v1/ops/advance and GET /v1/ops/status over HTTP: a background run the operator
+follows, and every tenant reading only its own lease events from it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Actor, LiveServer
+from tests.integration.support import all_pages, error_of, expect, import_small, issue_paths
+
+NOW = datetime(2027, 1, 4, tzinfo=UTC)
+FLAKY = {"failures_per_gpu_hour": 0.0005, "repair_median_hours": 6.0, "experiments": False}
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    live_server.db.clock = lambda: NOW  # type: ignore[method-assign]
+    return live_server
+
+
+def wait_idle(op: httpx.Client) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = expect(op.get("/v1/ops/status"), 200)
+        if status["run_status"] != "running":
+            return status
+        time.sleep(0.2)
+    raise AssertionError("the run did not finish")
+
+
+def tenant_client(server: LiveServer, op: httpx.Client, name: str) -> httpx.Client:
+    key = expect(op.post(f"/v1/tenants/{name}/api-keys", json={"name": f"{name}-key"}), 201)
+    return httpx.Client(base_url=server.url, timeout=60,
+                        headers={"Authorization": f"Bearer {key['api_key']}"})  # fmt: skip
+
+
+def test_the_operator_advances_the_clock_and_each_tenant_sees_only_its_own_lease_events(
+    server: LiveServer, operator: Actor
+) -> None:
+    op = server.client(operator)
+    import_small(op)
+    leases = {}
+    for request_id in ("rfq-2", "rfq-1"):  # beta-labs from 01-11, acme-ai from 02-01
+        leases[request_id] = expect(op.post(f"/v1/rental-requests/{request_id}/accept"),
+                                    200)["lease"]["id"]  # fmt: skip
+
+    body = {"until": "2027-02-08T00:00:00Z", "seed": 11, **FLAKY}
+    started = expect(op.post("/v1/ops/advance", json=body), 202)
+    assert started["run_until"] == "2027-02-08T00:00:00Z"
+    done = wait_idle(op)
+
+    assert done["run_status"] == "idle", done
+    assert done["clock"] == "2027-02-08T00:00:00Z"
+    assert done["totals"]["failures"] > 100
+    assert done["totals"]["leases_started"] == 2
+    assert 0 < done["totals"]["utilisation"] < 1
+    everything = all_pages(op, "/v1/events", limit=1000)
+    assert sum(e["kind"] == "node.failed" for e in everything) == done["totals"]["failures"]
+
+    acme, beta = (tenant_client(server, op, name) for name in ("acme-ai", "beta-labs"))
+    for client, mine, theirs in ((acme, leases["rfq-1"], leases["rfq-2"]),
+                                 (beta, leases["rfq-2"], leases["rfq-1"])):  # fmt: skip
+        seen = all_pages(client, "/v1/events", limit=1000)
+        subjects = {e["subject"] for e in seen if e["kind"].startswith(("lease.", "sla."))}
+        assert mine in subjects
+        assert theirs not in subjects
+        assert not any(e["kind"].startswith("node.") for e in seen)
+        started_events = [e for e in seen if e["kind"] == "lease.started"]
+        assert [e["subject"] for e in started_events] == [mine]
+        expect(client.get("/v1/ops/status"), 403)
+        error_of(client.post("/v1/ops/advance", json={"until": "2027-03-01"}), 403)
+        client.close()
+    op.close()
+
+
+def test_bad_advances_are_refused_with_the_field_named(server: LiveServer, operator: Actor) -> None:
+    op = server.client(operator)
+    import_small(op)
+    assert issue_paths(op.post("/v1/ops/advance", json={})) == ["until"]
+    assert "seed" in issue_paths(op.post("/v1/ops/advance", json={"until": "2027-02-01",
+                                                                  "seed": -1}))  # fmt: skip
+    assert "experiment_copies" in issue_paths(
+        op.post("/v1/ops/advance", json={"until": "2027-02-01", "experiment_copies": 0})
+    )
+    back = error_of(op.post("/v1/ops/advance", json={"until": "2026-12-01"}), 422)
+    assert "only moves forward" in back["message"]
+    far = error_of(op.post("/v1/ops/advance", json={"until": "2031-01-01"}), 422)
+    assert "advance in steps" in far["message"]
+    assert expect(op.get("/v1/ops/status"), 200)["run_status"] == "idle"
+    op.close()
