@@ -3,7 +3,9 @@ database node ids and engine node numbers, then every live hold restored as it w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -36,10 +38,17 @@ class FleetMap:
 
     def node(self, node_id: int) -> int:
         """The engine node number of a database node id (InvalidInput if none)."""
-        i = int(np.searchsorted(self.sorted_ids, node_id))
-        if i >= len(self.sorted_ids) or self.sorted_ids[i] != node_id:
-            raise InvalidInput(f"no node with id {node_id}")
-        return int(self.sorted_nodes[i])
+        return int(self.nodes(np.array([node_id], dtype=np.int64))[0])
+
+    def nodes(self, node_ids: I64) -> I64:
+        """Engine node numbers of many database node ids at once."""
+        i = np.searchsorted(self.sorted_ids, node_ids)
+        inside = i < len(self.sorted_ids)
+        found = inside & (self.sorted_ids[np.where(inside, i, 0)] == node_ids)
+        if not found.all():
+            raise InvalidInput(f"no node with id {int(node_ids[~found][0])}")
+        result: I64 = self.sorted_nodes[i]
+        return result
 
 
 def load_fleet(conn: Connection) -> FleetMap:
@@ -86,9 +95,11 @@ def build_placer(conn: Connection, fleet: FleetMap, state: repo.State, clock: in
     rows = repo.hold_rows(conn, node_assignments, clock)
     short = repo.hold_rows(conn, hold_shortfalls, clock)
     for hold in live:
+        mine = rows.get(hold.holder, [])
+        ids = np.fromiter((r.node_id for r in mine), np.int64, len(mine))
         assignments = tuple(
-            Assignment(fleet.node(r.node_id), r.gpus, r.gpu_mask, _s(r.start), _s(r.end))
-            for r in rows.get(hold.holder, ())
+            Assignment(node, r.gpus, r.gpu_mask, _s(r.start), _s(r.end))
+            for node, r in zip(fleet.nodes(ids).tolist(), mine, strict=True)
         )
         shortfalls = tuple((_s(r.start), _s(r.end), r.gpus) for r in short.get(hold.holder, ()))
         placer.restore(request_of(hold), assignments, shortfalls)
@@ -111,5 +122,7 @@ def sync_node_states(
     return stored
 
 
-def _s(value: Any) -> int:
+@functools.lru_cache(maxsize=65536)
+def _s(value: datetime) -> int:
+    """Epoch seconds of a stored time (cached: a lease's rows share a few distinct times)."""
     return seconds(to_utc(value))

@@ -8,7 +8,9 @@ by the request's start can help (reclaim_at = now + notice_hours ≤ start); oth
 alone. Victims are taken one at a time and the request is retried after each, so a victim is
 preempted only while the request still does not fit; the ones taken before the last may not
 all have been needed in the end (the engine cannot say which subset is the smallest).
-If even all eligible victims are not enough, the whole operation is refused and rolled back.
+Nothing is touched when preemption cannot help (the free GPUs and every eligible victim's are
+fewer than asked, or a contiguous request is larger than any pod); when it was tried and all
+eligible victims were still not enough, the whole operation is refused and rolled back.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def preempt_for(
         return None, ()
     base = max(s.clock, seconds(s.now))
     victims = _victims(s, request, base)
-    if not victims:
-        return None, ()
+    reclaimable = sum(h.request.gpus for h, _ in victims)
+    if refusal.free_gpus + reclaimable < request.gpus or not _fits_a_pod(s, request):
+        return None, ()  # preempting cannot help: leave the engine alone
     notices: list[PreemptionNotice] = []
     for hold, price in victims:
         v = hold.request
@@ -63,6 +66,18 @@ def preempt_for(
         "ends before the start would not free enough either",
         [Issue("reason", refusal.reason.value)],
     )
+
+
+def _fits_a_pod(s: PlacementSession, request: Request) -> bool:
+    """Could a contiguous request fit in some pod's blocks that are not spares at all?"""
+    if not request.contiguous:
+        return True
+    t, spare = s.placer.topology, s.placer.bookings.spare_block
+    span = t.model(request.gpu_model)
+    assert span is not None
+    per_block = span.nodes_per_block * span.gpus_per_node
+    usable = (sum(not spare[b] for b in t.pod_blocks(p)) for p in range(span.pod_lo, span.pod_hi))
+    return max(usable, default=0) * per_block >= request.gpus
 
 
 def _victims(s: PlacementSession, request: Request, base: int) -> list[tuple[Hold, int | None]]:

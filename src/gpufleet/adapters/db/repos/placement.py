@@ -6,7 +6,7 @@ datetimes. Node numbers here are database node ids; the service maps them to the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from gpufleet.domain.timeutil import to_utc
 from gpufleet.placement import seconds
 
 Row = tuple[int, int, int, int, int]  # node id, GPUs, GPU mask, start, end
+StoredRow = tuple[int, int, int, int, int, int]  # row id, then as Row
 
 
 def at(instant: int) -> datetime:
@@ -144,8 +145,9 @@ def hold_rows(conn: Connection, table: Any, clock: int | None) -> dict[str, list
     return found
 
 
-def assignments_of(conn: Connection, holders: Sequence[str]) -> dict[str, list[Row]]:
-    found: dict[str, list[Row]] = {h: [] for h in holders}
+def assignments_of(conn: Connection, holders: Sequence[str]) -> dict[str, list[StoredRow]]:
+    """The stored rows of each holder, with their row ids."""
+    found: dict[str, list[StoredRow]] = {h: [] for h in holders}
     if holders:
         table = node_assignments
         for r in conn.execute(select(table).where(table.c.holder.in_(holders))):
@@ -158,8 +160,9 @@ def known_holders(conn: Connection, holders: Sequence[str]) -> list[str]:
     return list(conn.execute(select(table.c.holder).where(table.c.holder.in_(holders))).scalars())
 
 
-def _row(r: Any) -> Row:
-    return (r.node_id, r.gpus, r.gpu_mask, seconds(to_utc(r.start)), seconds(to_utc(r.end)))
+def _row(r: Any) -> StoredRow:
+    start, end = seconds(to_utc(r.start)), seconds(to_utc(r.end))
+    return (r.id, r.node_id, r.gpus, r.gpu_mask, start, end)
 
 
 def save_hold(conn: Connection, hold: StoredHold, now: datetime, exists: bool) -> None:
@@ -181,29 +184,26 @@ def save_hold(conn: Connection, hold: StoredHold, now: datetime, exists: bool) -
     )
 
 
-def sync_assignments(conn: Connection, holder: str, old: Iterable[Row], new: Iterable[Row]) -> int:
+def sync_assignments(
+    conn: Connection, holder: str, old: Iterable[StoredRow], new: Iterable[Row]
+) -> int:
     """Makes the holder's rows equal `new` with the fewest changes: a row whose (node, start,
-    mask) stays gets its end and GPUs updated (a cut), others are inserted or deleted.
-    Returns the number of rows written."""
+    mask) stays gets its end and GPUs updated (a cut), others are inserted or deleted, in
+    bulk. Returns the number of rows written."""
     table = node_assignments
-    before = {(n, s, m): (g, e) for n, g, m, s, e in old}
+    before = {(n, s, m): (i, g, e) for i, n, g, m, s, e in old}
     after = {(n, s, m): (g, e) for n, g, m, s, e in new}
-    gone = [k for k in before if k not in after]
-    changed = [k for k in after if k in before and before[k] != after[k]]
+    gone = [before[k][0] for k in before if k not in after]
+    changed: dict[tuple[int, int], list[int]] = {}  # (GPUs, end) → row ids
+    for k, (g, e) in after.items():
+        if k in before and before[k][1:] != (g, e):
+            changed.setdefault((g, e), []).append(before[k][0])
     added = [k for k in after if k not in before]
-    for n, s, m in gone:
-        conn.execute(delete(table).where(
-            table.c.holder == holder, table.c.node_id == n, table.c.start == at(s),
-            table.c.gpu_mask == m,
-        ))  # fmt: skip
-    for n, s, m in changed:
-        g, e = after[(n, s, m)]
-        conn.execute(
-            update(table)
-            .where(table.c.holder == holder, table.c.node_id == n, table.c.start == at(s),
-                   table.c.gpu_mask == m)
-            .values(gpus=g, end=at(e))
-        )  # fmt: skip
+    for chunk in _chunks(gone):
+        conn.execute(delete(table).where(table.c.id.in_(chunk)))
+    for (g, e), ids in changed.items():
+        for chunk in _chunks(ids):
+            conn.execute(update(table).where(table.c.id.in_(chunk)).values(gpus=g, end=at(e)))
     if added:
         rows = [
             {"holder": holder, "node_id": n, "gpus": after[(n, s, m)][0], "gpu_mask": m,
@@ -211,7 +211,13 @@ def sync_assignments(conn: Connection, holder: str, old: Iterable[Row], new: Ite
             for n, s, m in added
         ]  # fmt: skip
         conn.execute(insert(table), rows)
-    return len(gone) + len(changed) + len(added)
+    return len(gone) + sum(map(len, changed.values())) + len(added)
+
+
+def _chunks(ids: list[int], size: int = 5000) -> Iterator[list[int]]:
+    """Id lists small enough for one IN (SQLite allows 32,766 parameters)."""
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
 
 
 def replace_shortfalls(
