@@ -3,7 +3,11 @@ per session, loads in well under a second), and helpers to deploy models and mak
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +68,14 @@ def build_tiny_model(directory: Path) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(directory)
     return directory
+
+
+@functools.cache
+def tiny_model_dir() -> Path:
+    """The tiny model, built once per test process (in a directory removed at exit)."""
+    directory = Path(tempfile.mkdtemp(prefix="gf-tiny-llama-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return build_tiny_model(directory)
 
 
 def deploy(
@@ -141,4 +153,5 @@ __all__ = [
     "inference_key",
     "new_tenant",
     "serve_in_thread",
+    "tiny_model_dir",
 ]

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from gpufleet.adapters.db.tables_hosting import token_usage
 from gpufleet.hosting.runtime import flush_meters
 from tests.conftest import Actor, LiveServer
-from tests.hosting_support import build_tiny_model, deploy, new_tenant
+from tests.hosting_support import deploy, new_tenant, tiny_model_dir
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+@pytest.fixture
+def tiny_model() -> Path:
+    return tiny_model_dir()
 
 
 @pytest.fixture
