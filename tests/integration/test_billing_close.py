@@ -15,7 +15,7 @@ from gpufleet.adapters.db.repos import billing as repo
 from gpufleet.adapters.db.tables_billing import invoice_lines, invoices, ledger_entries
 from gpufleet.billing import CreditTier
 from gpufleet.domain.errors import Forbidden, InvalidInput, NotFound
-from gpufleet.services import billing, billing_queries
+from gpufleet.services import billing, billing_queries, events
 from gpufleet.services.database import Database
 from tests.conftest import Actor, make_tenant
 from tests.integration.billing_helpers import (
@@ -208,3 +208,22 @@ def test_bad_months_and_tenants_are_refused(db: Database, operator: Actor, world
     with pytest.raises(InvalidInput) as bad_tiers:
         billing_queries.set_tiers(db, operator.principal, "acme-r1", worse_pays_less)
     assert bad_tiers.value.issues
+
+
+def test_a_month_metered_past_its_end_may_be_closed_before_the_clock_says(
+    db: Database, operator: Actor, world
+) -> None:
+    # A simulated cluster meters ahead of the wall clock: usage reaches 2026-02-01 01:00.
+    db.clock = lambda: datetime(2025, 6, 1, tzinfo=UTC)  # type: ignore[method-assign]
+    with pytest.raises(InvalidInput, match="has not ended"):
+        billing.close_month(db, operator.principal, "2026-02")
+    closed = billing.close_month(db, operator.principal, "2026-01")
+    assert closed.invoices_written == 2
+    issued = [
+        e for e in events.list_events(db, world["acme"], 0, 100) if e.kind == "invoice.issued"
+    ]
+    assert [e.subject for e in issued] == [
+        i
+        for i in closed.invoice_ids
+        if billing_queries.get_invoice(db, operator.principal, i).tenant == "acme"
+    ]

@@ -150,6 +150,7 @@ def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, commit
     headers: list[dict[str, object]] = []
     ledger: list[tuple[str, dict[str, object]]] = []
     lines_out: list[tuple[str, dict[str, object]]] = []
+    notices: list[tuple[str, NewEvent]] = []
     for tenant_id, rated in batch:
         ident = invoice_id(month, tenant_id)
         lines = numbered(month, tenant_id, rated)
@@ -167,12 +168,16 @@ def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, commit
             }
         )
         ledger += [(ident, _ledger_row(ident, tenant_id, month, line, now)) for line in lines]
+        data = {"month": str(month), "total_micros": totals.total_micros}
+        notices.append((ident, NewEvent("invoice.issued", ident, tenant_id, data)))
         lines_out += [(ident, _line_row(ident, line)) for line in lines]
     with db.write() as conn:
         created = repo.insert_invoice_headers(conn, headers)
         _maybe_pause(committed)
         repo.append_ledger(conn, [row for ident, row in ledger if ident in created])
         repo.insert_lines(conn, [row for ident, row in lines_out if ident in created])
+        # Each tenant hears of its invoice in its own event log (GET /v1/events).
+        events.append(conn, [e for ident, e in notices if ident in created], now)
     return len(created)
 
 
