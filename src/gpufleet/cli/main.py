@@ -10,6 +10,7 @@ import typer
 from gpufleet.cli import billing as billing_cli
 from gpufleet.cli import frontier, local, plan, plans_remote, quote, remote
 from gpufleet.cli import hosting as hosting_cli
+from gpufleet.cli import operations as operations_cli
 from gpufleet.cli.output import report_error
 from gpufleet.domain.errors import GpufleetError
 
@@ -28,6 +29,7 @@ remote.register(app)
 plans_remote.register(app)
 billing_cli.register(app)
 hosting_cli.register(app)
+operations_cli.register(app)
 
 
 def run() -> None:
