@@ -77,6 +77,10 @@ def test_each_tenant_sees_only_its_own_invoices_and_usage(billed: dict[str, http
     only_beta = expect(op.get("/v1/usage", params={**window, "tenant": "beta"}), 200)
     assert {u["tenant"] for u in only_beta["leases"]} == {"beta"}
     assert error_of(beta.get("/v1/usage", params={**window, "tenant": "acme"}), 404)
+    # Dates without a zone are UTC; `to` defaults to the end of `from`'s month.
+    by_date = expect(acme.get("/v1/usage", params={"from": "2026-01-01"}), 200)
+    assert by_date["leases"] == usage["leases"]
+    assert by_date["to"].startswith("2026-02-01T00:00:00")
 
 
 def test_an_invoice_as_json_csv_and_html(billed: dict[str, httpx.Client]) -> None:

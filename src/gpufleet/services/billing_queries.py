@@ -22,6 +22,7 @@ from gpufleet.billing.reconcile import PlannedRental, planned_by_month
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
+from gpufleet.domain.timeutil import to_utc
 from gpufleet.services.database import Database
 
 
@@ -78,7 +79,10 @@ def usage_between(
     end: datetime | None,
     tenant: str | None,
 ) -> Usage:
-    """Usage in [start, end); by default the month of `start`, or this month."""
+    """Usage in [start, end); by default the month of `start`, or this month. Times without
+    a zone are UTC."""
+    start = None if start is None else to_utc(start)
+    end = None if end is None else to_utc(end)
     if start is None:
         start = Month.of(end or db.clock()).start
     end = end or Month.of(start).end
