@@ -18,7 +18,7 @@ from gpufleet.adapters.db.tables_placement import (
 from gpufleet.domain.fleet import NodeState
 from gpufleet.placement import Placement, Request, fail_node, seconds
 from gpufleet.planning.scenario import load_scenario_file
-from gpufleet.services import fleet
+from gpufleet.services import fleet, rentals
 from gpufleet.services.database import Database
 from gpufleet.services.placement import PlacementCache, placement_session, read_placer
 from tests.conftest import EXAMPLES, Actor
@@ -125,3 +125,15 @@ def test_a_process_with_an_old_version_rebuilds_before_it_decides(small: Databas
         assert "job-b" in set(s.placer.holders())
         assert not isinstance(s.placer.place(_training("job-a", 72)), Placement)
     assert a.rebuilds == 2
+
+
+def test_leases_recorded_from_a_scenario_are_placed_once(small: Database, operator: Actor) -> None:
+    first = rentals.place_recorded(small, operator.principal)
+    assert first.placed == {"lease-1": 64}  # 512 H100 on 8-GPU nodes
+    again = rentals.place_recorded(small, operator.principal)
+    assert again.placed == {}
+    for lease_id, nodes in first.placed.items():
+        view = rentals.get_lease(small, operator.principal, lease_id)
+        assert view.state.state == "scheduled"
+        assert len({a.node for a in view.assignments}) == nodes
+        assert sum(a.gpus for a in view.assignments) == view.lease.gpus

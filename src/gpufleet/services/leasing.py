@@ -99,3 +99,41 @@ def _record(s: PlacementSession, rental: Rental, lease_id: str, placed: Placemen
         NewEvent("rental_request.accepted", rental.id, rental.tenant_id, {"lease_id": lease_id}),
         NewEvent("lease.scheduled", lease_id, rental.tenant_id, data),
     ], s.now)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recorded:
+    placed: dict[str, int]  # lease id → nodes
+    refused: dict[str, Refusal]
+    over: list[str]  # windows already over: nothing to place
+
+
+def place_recorded_leases(s: PlacementSession) -> Recorded:
+    """Places the leases that were signed elsewhere and only recorded here (a scenario's
+    `leases`, state NULL), each as itself; a lease that does not fit stays unplaced and is
+    named in the answer and in an operator event. Refusals leave the engine unchanged."""
+    placed: dict[str, int] = {}
+    refusals: dict[str, Refusal] = {}
+    over: list[str] = []
+    news: list[NewEvent] = []
+    for lease_id in leases_repo.unplaced_leases(s.conn):
+        lease = rentals_repo.get(s.conn, "lease", lease_id, None)
+        assert lease is not None
+        if seconds(lease.end) <= max(s.clock, seconds(s.now)):
+            over.append(lease_id)
+            continue
+        result = s.placer.place(request_for(replace(lease, id=lease_id), lease_id, s))
+        if isinstance(result, Refusal):
+            refusals[lease_id] = result
+            news.append(NewEvent("lease.unplaced", lease_id, None, {"reason": result.message}))
+            continue
+        leases_repo.set_lease_state(s.conn, lease_id, "scheduled")
+        placed[lease_id] = len(result.nodes)
+        news.append(NewEvent("lease.scheduled", lease_id, lease.tenant_id, {
+            "gpu_model": lease.gpu_model, "gpus": lease.gpus,
+            "start": format_instant(lease.start), "end": format_instant(lease.end),
+            "placed_from": format_instant(at(result.start)), "nodes": len(result.nodes),
+        }))  # fmt: skip
+    s.save(placed)
+    events.append(s.conn, news, s.now)
+    return Recorded(placed, refusals, over)

@@ -17,7 +17,14 @@ from gpufleet.domain.rentals import Rental, RequestStatus
 from gpufleet.placement import Refusal
 from gpufleet.planning.scenario import RentalTerms
 from gpufleet.services.database import Database
-from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
+from gpufleet.services.leasing import (
+    Accepted,
+    Recorded,
+    pending_request,
+    place_recorded_leases,
+    refused,
+    try_accept,
+)
 from gpufleet.services.placement import PlacementCache, placement_session
 from gpufleet.services.scenario_rows import rental_record
 
@@ -98,3 +105,10 @@ def get_lease(db: Database, caller: Principal, lease_id: str) -> LeaseView:
         state = leases_repo.lease_state(conn, lease_id)
         assert state is not None
         return LeaseView(found, state, leases_repo.lease_assignments(conn, lease_id))
+
+
+def place_recorded(db: Database, caller: Principal) -> Recorded:
+    """Place every lease recorded from a scenario but not placed yet (operator)."""
+    caller.require_operator()
+    with placement_session(db) as s:
+        return place_recorded_leases(s)

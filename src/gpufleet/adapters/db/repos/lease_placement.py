@@ -114,3 +114,9 @@ def lease_assignments(conn: Connection, lease_id: str) -> list[NodeAssignment]:
         NodeAssignment(r.name, r.cluster, r.pod, r.block, r.gpus, to_utc(r.start), to_utc(r.end))
         for r in conn.execute(query)
     ]
+
+
+def unplaced_leases(conn: Connection) -> list[str]:
+    """Leases with no placement yet (recorded from a scenario), oldest id first."""
+    query = select(leases.c.id).where(leases.c.state.is_(None)).order_by(leases.c.id)
+    return list(conn.execute(query).scalars())
