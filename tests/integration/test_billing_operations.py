@@ -5,6 +5,7 @@ recomputation from those rows, and the demo's billing act prints them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from fractions import Fraction
 
 from sqlalchemy import select
 
@@ -13,13 +14,14 @@ from gpufleet.adapters.db.tables_operations import lease_usage_hours
 from gpufleet.cli.demo_billing import run_billing_demo, show_billing
 from gpufleet.cli.output import console
 from gpufleet.domain.timeutil import to_utc
-from gpufleet.operations import Reliability
+from gpufleet.operations import Reliability, Simulator, hourly_usage
+from gpufleet.placement import Placer, Request, Topology, seconds
 from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.services import billing, billing_queries, fleet, rentals
 from gpufleet.services.database import Database
 from gpufleet.services.operations import AdvanceOptions, advance
 from tests.conftest import EXAMPLES, Actor
-from tests.integration.billing_helpers import Hour, expected_totals
+from tests.integration.billing_helpers import DEFAULT, Hour, expected_totals, half_down
 
 START = datetime(2027, 1, 4, tzinfo=UTC)
 # Failing often and repaired slowly, so that spares run out and leases fall short.
@@ -107,3 +109,47 @@ def test_a_reserved_lease_short_of_gpus_gets_its_credit(db: Database, operator: 
     assert [line.lease_id for line in credits] == [
         line.lease_id for i in invoices for line in i.lines if line.kind == "gpu_reserved"
     ]  # rfq-1's lease lost GPUs to failures all month: it earns its credit
+
+
+def test_the_demo_bills_usage_simulated_in_memory(db: Database, operator: Actor) -> None:
+    """As `gpufleet demo` does: the contracts simulated in memory (no server), their hourly
+    usage handed to billing; only the lease signed in the database is billed."""
+    scenario = load_scenario_file(EXAMPLES / "small.yaml")
+    db.clock = lambda: START  # type: ignore[method-assign]
+    fleet.import_scenario(db, operator.principal, scenario)
+    placer = Placer(Topology(scenario.clusters), spare_share=0.02, clock=seconds(START))
+    contracts = [*scenario.leases, next(r for r in scenario.rental_requests if r.id == "rfq-2")]
+    for k, contract in enumerate(contracts):
+        placer.place(Request.lease(contract.id, k + 1, contract))
+    begin, end = (
+        seconds(datetime(2027, 1, 18, tzinfo=UTC)),
+        seconds(datetime(2027, 2, 1, tzinfo=UTC)),
+    )
+    placer.advance(begin)
+    Simulator(placer, seed=4, reliability=FLAKY).run(end)
+    usage = hourly_usage(placer, begin, end)
+    assert {u.holder for u in usage} == {"lease-1", "rfq-2"}
+
+    demo = run_billing_demo(db, operator.principal, usage)
+
+    assert demo.month == "2027-01"
+    assert "1 contracts the plan accepted are not signed here" in demo.note
+    (invoice,) = demo.invoices
+    assert invoice.tenant == "acme-ai"
+    assert [line.lease_id for line in invoice.lines if line.kind == "gpu_reserved"] == ["lease-1"]
+    lease_hours = [u for u in usage if u.holder == "lease-1"]
+    promised = sum(u.promised for u in lease_hours)
+    delivered = sum(u.delivered for u in lease_hours)
+    price = next(c for c in scenario.leases if c.id == "lease-1").price_per_gpu_hour
+    charge = half_down(Fraction(promised) * Fraction(str(price)) * 10**6 / 3600)
+    credit = half_down(charge * tier_share(Fraction(delivered, promised)))
+    assert (invoice.charges_micros, invoice.credits_micros) == (charge, credit)
+    again = run_billing_demo(db, operator.principal, usage)  # the rows and the month, once
+    assert [i.model_dump() for i in again.invoices] == [i.model_dump() for i in demo.invoices]
+
+
+def tier_share(availability: Fraction) -> Fraction:
+    for below, share in sorted(DEFAULT):
+        if availability < below:
+            return share
+    return Fraction(0)
