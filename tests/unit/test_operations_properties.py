@@ -182,4 +182,7 @@ def test_a_busy_small_fleet_sees_every_kind_of_event() -> None:
               "lease.preempted", "lease.degraded", "sla.shortfall", "lease.started"}  # fmt: skip
     assert wanted <= kinds
     assert chunk.totals.experiments_placed > 0
+    assert chunk.totals.healed > 0  # a repaired node ended a shortfall early
+    repaired = [e for e in chunk.events if e.data.get("source") == "repaired"]
+    assert repaired
     assert 0.0 < chunk.totals.utilisation <= 1.0

@@ -14,6 +14,7 @@ from gpufleet.api.schemas.rentals import RentalOut
 from gpufleet.bootstrap import open_database
 from gpufleet.cli import views
 from gpufleet.cli.demo_hosting import run_hosting_demo, show_hosting
+from gpufleet.cli.demo_operations import show_operations, simulate_weeks
 from gpufleet.cli.output import console, emit_json
 from gpufleet.cli.plan import show_plan, solving
 from gpufleet.config import home
@@ -64,6 +65,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     ]
     story = answer_the_story(scenario, max(pending, key=lambda r: r.value_usd), as_json)
     hosted = run_hosting_demo(db, operator)
+    operations = simulate_weeks(scenario, story.free.accepted_ids, quiet=as_json)
     if as_json:
         emit_json({
             "hosting": hosted.to_dict(),
@@ -74,6 +76,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
             "programs": [p.model_dump(mode="json") for p in program_list],
             "pending_requests": [r.model_dump(mode="json", by_alias=True) for r in pending],
             "leases": [r.model_dump(mode="json", by_alias=True) for r in leases],
+            "operations": operations.to_dict(),
         })  # fmt: skip
         return
 
@@ -94,6 +97,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     console.rule("The plan: which to sign, and what it costs the roadmap")
     show_story(scenario, story)
     show_hosting(hosted)
+    show_operations(operations)
     console.print(
         "Next: 'gpufleet serve' for the API (docs at /docs), 'gpufleet admin init' for a key.",
         highlight=False,

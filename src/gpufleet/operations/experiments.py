@@ -1,7 +1,7 @@
 """The lab's own experiments: the Philly trace replayed onto the simulation clock.
 
 The package ships four weeks of it (`gpufleet/data/philly-4weeks.csv.gz`, see the README
-beside it): submit offset, duration and GPUs of 46,070 real jobs of 1–128 GPUs. A stream
+beside it): submit offset, duration and GPUs of 46,070 real jobs of 1–32 GPUs. A stream
 repeats those weeks from its origin for as long as the simulation runs, `copies` times over
 (each copy shifted by its own seeded offset) to scale the lab's demand to a larger fleet.
 """

@@ -44,7 +44,8 @@ class Totals:
     notices: int = 0
     preemptions: int = 0
     shortfalls: int = 0
-    shortfall_gpu_seconds: int = 0
+    shortfall_gpu_seconds: int = 0  # still short: a repaired node taking it back lowers it
+    healed: int = 0  # shortfalls ended early by a repaired node
     leases_started: int = 0
     leases_ended: int = 0
     experiments_submitted: int = 0

@@ -32,10 +32,11 @@ import numpy as np
 from gpufleet.domain.errors import InvalidInput
 from gpufleet.domain.fleet import NodeState
 from gpufleet.operations.experiments import Arrival, ExperimentStream
+from gpufleet.operations.healing import heal_with
 from gpufleet.operations.metering import busy_gpu_seconds
 from gpufleet.operations.records import OPERATOR_ONLY, SimEvent, Totals
 from gpufleet.operations.reliability import Reliability
-from gpufleet.operations.tell import failure_events, iso, lifecycle_event, told
+from gpufleet.operations.tell import failure_events, healed_event, iso, lifecycle_event, told
 from gpufleet.placement import (
     HOUR,
     FailureOutcome,
@@ -79,6 +80,7 @@ class SimState:
     repairs: dict[int, int] = field(default_factory=dict)
     queue: list[Queued] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)  # lease → its first notice
+    short: set[str] = field(default_factory=set)  # holds with shortfall still to come
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,7 @@ class Simulator:
         for s in outcome.shortfalls:
             t.shortfalls += 1
             t.shortfall_gpu_seconds += s.gpus * (s.end - s.start)
+            self.state.short.add(s.holder)
         for n in outcome.notices:
             if told(p, n.victim):
                 self.state.notices.setdefault(n.victim, n.notice_at)
@@ -290,6 +293,13 @@ class Simulator:
         data = {"node": name, "down_hours": round((at - since) / HOUR, 3)}
         chunk.events.append(SimEvent(at, "node.repaired", name, OPERATOR_ONLY, data))
         chunk.totals.repairs += 1
+        healed = heal_with(self.placer, node, at, self.state.short)
+        if healed is not None:
+            chunk.touched.add(healed.holder)
+            chunk.totals.shortfall_gpu_seconds -= healed.gpus * (healed.end - healed.start)
+            chunk.totals.healed += 1
+            if told(self.placer, healed.holder):
+                chunk.events.append(healed_event(self.placer, healed))
         self._want_retry(at, push)
 
     def _is_online(self, node: int, at: int) -> bool:

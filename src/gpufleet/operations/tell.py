@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from gpufleet.operations.healing import Healed
 from gpufleet.operations.records import OPERATOR_ONLY, SimEvent
 from gpufleet.placement import HOUR, FailureOutcome, HoldKind, Placer
 
@@ -69,6 +70,15 @@ def failure_events(placer: Placer, outcome: FailureOutcome, repair_at: int | Non
                        "reclaimed soonest, after your contractual notice",
             }))  # fmt: skip
     return out
+
+
+def healed_event(placer: Placer, healed: Healed) -> SimEvent:
+    node = placer.topology.node_name(healed.node)
+    return SimEvent(healed.start, "lease.node_replaced", healed.holder, healed.tenant, {
+        "node": node, "gpus": healed.gpus, "from": iso(healed.start), "until": iso(healed.end),
+        "source": "repaired",
+        "shortfall_ended_gpu_hours": round(healed.gpus * (healed.end - healed.start) / HOUR, 3),
+    })  # fmt: skip
 
 
 def _replaced(outcome: FailureOutcome, holder: str) -> bool:

@@ -241,6 +241,7 @@ def _sim_state(s: PlacementSession, data: dict[str, Any]) -> SimState:
             for q in data.get("queue", [])
         ],
         notices={str(k): int(v) for k, v in data.get("notices", {}).items()},
+        short={str(h) for h in data.get("short", [])},
     )
 
 
@@ -249,6 +250,7 @@ def _sim_state_json(s: PlacementSession, state: SimState) -> dict[str, Any]:
         "repairs": {str(s.node_id(node)): t for node, t in state.repairs.items()},
         "queue": [[q.name, q.duration, q.gpus, q.since, q.tries] for q in state.queue],
         "notices": state.notices,
+        "short": sorted(state.short),
     }
 
 

@@ -39,7 +39,8 @@ class OpsTotals(ApiModel):
     notices: int
     preemptions: int
     shortfalls: int
-    shortfall_gpu_hours: float
+    shortfall_gpu_hours: float = Field(description="Still short: repaired nodes took some back")
+    healed: int = Field(description="Shortfalls ended early by a repaired node")
     leases_started: int
     leases_ended: int
     experiments_submitted: int

@@ -1,0 +1,105 @@
+"""The parts of the simulation one at a time: the failure rate, the experiment stream,
+hourly metering, and a repaired node taking a shortfall back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpufleet.domain.errors import InvalidInput
+from gpufleet.domain.fleet import NodeState
+from gpufleet.operations import (
+    LLAMA3_FAILURES_PER_GPU_HOUR,
+    ExperimentStream,
+    Reliability,
+    SimState,
+    Simulator,
+    TraceJob,
+    hourly_usage,
+    load_trace,
+)
+from gpufleet.placement import HOUR, HoldKind, Placer, Request, Topology, fail_node
+from gpufleet.planning.scenario.model import Cluster
+
+T0 = 1_800_000_000 - 1_800_000_000 % HOUR
+
+
+def tiny(nodes: int = 2) -> Topology:
+    return Topology([Cluster(name="c", gpu_model="A", gpus_per_node=8, nodes_per_block=1,
+                             blocks_per_pod=nodes, pods=1)])  # fmt: skip
+
+
+def lease(holder: str, gpus: int, start: int, end: int, tenant: int = 1) -> Request:
+    return Request(holder, tenant, HoldKind.LEASE, "A", gpus, start, end)
+
+
+def test_the_default_failure_rate_is_llama_3s() -> None:
+    assert pytest.approx(419 / (54 * 24 * 16384)) == LLAMA3_FAILURES_PER_GPU_HOUR
+    assert 1 / Reliability().node_failures_per_hour(8) / 24 == pytest.approx(264, abs=1)
+    with pytest.raises(InvalidInput, match="repair_median_hours"):
+        Reliability(repair_median_hours=0)
+
+
+def test_repair_times_have_the_median_asked_for() -> None:
+    rng = np.random.default_rng(1)
+    times = [Reliability(repair_median_hours=10).repair_seconds(rng) for _ in range(4001)]
+    assert np.median(times) / HOUR == pytest.approx(10, rel=0.1)
+
+
+def test_the_packaged_trace_is_four_weeks_of_philly_jobs() -> None:
+    jobs = load_trace()
+    assert len(jobs) == 46_070
+    assert {j.gpus for j in jobs} <= {1, 2, 4, 8, 12, 16, 24, 32, 64, 128}
+    assert max(j.gpus for j in jobs) == 32  # the 64- and 128-GPU jobs fell outside the window
+    assert jobs[-1].submit < 28 * 24 * HOUR
+
+
+def test_a_stream_repeats_its_trace_and_copies_it_with_unique_names() -> None:
+    jobs = [TraceJob(0, 60, 1), TraceJob(HOUR, 60, 2)]
+    one = ExperimentStream(jobs, T0, period=2 * HOUR)
+    assert [(a.at - T0, a.gpus) for a in one.between(T0, T0 + 5 * HOUR)] == [
+        (0, 1), (HOUR, 2), (2 * HOUR, 1), (3 * HOUR, 2), (4 * HOUR, 1)]  # fmt: skip
+    assert one.between(T0 - 10 * HOUR, T0) == []  # nothing before the origin
+    three = ExperimentStream(jobs, T0, copies=3, seed=4, period=2 * HOUR)
+    arrivals = three.between(T0, T0 + 10 * HOUR)
+    assert len({a.name for a in arrivals}) == len(arrivals)
+    assert len(arrivals) >= 2.5 * len(one.between(T0, T0 + 10 * HOUR))
+    split = three.between(T0, T0 + 3 * HOUR) + three.between(T0 + 3 * HOUR, T0 + 10 * HOUR)
+    assert split == arrivals  # chunks see each arrival once
+
+
+def test_hourly_usage_splits_a_failure_into_delivered_and_shortfall_hours() -> None:
+    placer = Placer(tiny(1), clock=T0)
+    placer.place(lease("l", 8, T0, T0 + 4 * HOUR))
+    outcome = fail_node(placer, 0, T0 + HOUR + 900)  # no other node: shortfall to the end
+    assert outcome.shortfalls
+    rows = hourly_usage(placer, T0, T0 + 4 * HOUR)
+    assert [(r.promised, r.delivered, r.shortfall) for r in rows] == [
+        (8 * HOUR, 8 * HOUR, 0),
+        (8 * HOUR, 8 * 900, 8 * (HOUR - 900)),
+        (8 * HOUR, 0, 8 * HOUR),
+        (8 * HOUR, 0, 8 * HOUR),
+    ]
+    assert hourly_usage(placer, T0, T0 + 2 * HOUR + 5) == rows[:2]  # only hours that are over
+
+
+def test_a_repaired_node_takes_back_the_shortfall_of_a_lease() -> None:
+    placer = Placer(tiny(1), clock=T0)
+    placer.place(lease("l", 8, T0, T0 + 10 * HOUR))
+    state = SimState()
+    sim = Simulator(placer, seed=0, reliability=Reliability(0.0), state=state)
+    outcome = fail_node(placer, 0, T0 + HOUR)
+    assert outcome.shortfalls[0].end == T0 + 10 * HOUR  # no replacement: all the rest
+    state.repairs[0] = T0 + 3 * HOUR
+    state.short.add("l")
+
+    chunk = sim.run(T0 + 10 * HOUR)
+
+    assert placer.node_state(0) is NodeState.UP
+    d = placer.delivery("l")
+    assert d.shortfall == 8 * 2 * HOUR  # only while the node was down
+    assert d.promised == d.delivered + d.shortfall
+    assert chunk.totals.healed == 1
+    [back] = [e for e in chunk.events if e.kind == "lease.node_replaced"]
+    assert back.data["source"] == "repaired"
+    assert back.at == T0 + 3 * HOUR
