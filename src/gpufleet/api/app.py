@@ -48,6 +48,7 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastA
     app.state.db = db
     app.state.jobs = jobs
     for module in (
+        gateway,  # first: the gateway's hot path is matched before every other route
         health,
         access,
         fleet,
@@ -58,7 +59,6 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastA
         billing_routes,
         models,
         deployments,
-        gateway,
         operations_routes,
     ):
         app.include_router(module.router)

@@ -32,6 +32,7 @@ from gpufleet.services.database import Database
 log = logging.getLogger("gpufleet.hosting")
 CACHE_S = 5.0
 SCALE_EVERY_S = 1.0
+IDLE_BEFORE_ZERO_S = 300.0  # a deployment with min 0 keeps one replica this long after use
 
 
 def make_backend(deployment: Deployment, ledger: Ledger) -> Backend:
@@ -53,6 +54,7 @@ class _Running:
     deployment: Deployment
     backend: Backend
     tokens: int = 0  # generated since the last scaling decision
+    last_used: float = 0.0
 
 
 class HostingRuntime:
@@ -142,6 +144,7 @@ class HostingRuntime:
                     await backend.scale_to(max(1, deployment.min_replicas))
                     running = _Running(deployment, backend)
                     self._running[deployment.name] = running
+        running.last_used = time.monotonic()
         if self._scaler is None:
             self._scaler = asyncio.get_running_loop().create_task(self._scale_forever())
         return running.backend
@@ -158,6 +161,10 @@ class HostingRuntime:
         cost against the limits. Safe from any thread; called once per generation."""
         loop = asyncio.get_running_loop()
         model = deployment.model
+        counted = any(
+            limit.tokens_per_minute is not None or limit.budget_micros is not None
+            for limit in limits
+        )
 
         def bill(usage: Usage) -> None:
             row = UsageRow(
@@ -176,6 +183,8 @@ class HostingRuntime:
             running = self._running.get(deployment.name)
             if running is not None:
                 running.tokens += usage.output_tokens
+            if not counted:
+                return
             tokens = usage.input_tokens + usage.output_tokens
             # The loop is gone at shutdown: then the row alone bills, which is enough.
             with contextlib.suppress(RuntimeError):
@@ -219,7 +228,9 @@ class HostingRuntime:
             fresh.min_replicas,
             fresh.max_replicas,
         )
-        if wanted != current and not (wanted == 0 and backend.queue_depth() > 0):
+        if wanted == 0 and time.monotonic() - running.last_used < IDLE_BEFORE_ZERO_S:
+            wanted = 1  # scale to zero only after a quiet spell, not between two requests
+        if wanted != current:
             await backend.scale_to(wanted)
 
     def replicas(self) -> dict[str, int]:

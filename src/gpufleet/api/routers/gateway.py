@@ -25,17 +25,22 @@ from gpufleet.hosting.metering import Usage
 from gpufleet.hosting.openai_api import ChatRequest, ChunkWriter, CompletionRequest
 from gpufleet.hosting.runtime import HostingRuntime, new_request_id, runtime_of
 
-router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
 
-
-@router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     return await _serve(request, chat=True)
 
 
-@router.post("/completions")
 async def completions(request: Request) -> Response:
     return await _serve(request, chat=False)
+
+
+# Plain Starlette routes: no dependency solving (the app's sync dependencies would each cost
+# a thread-pool hop per request) and no schema; these routes parse and answer for themselves.
+router = APIRouter()
+router.add_route(
+    "/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False
+)
+router.add_route("/v1/completions", completions, methods=["POST"], include_in_schema=False)
 
 
 def _token(request: Request) -> str | None:

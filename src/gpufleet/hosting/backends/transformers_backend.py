@@ -140,7 +140,7 @@ class TransformersPool:
             return self._model
 
     async def generate(self, request: GenerationRequest, on_usage: UsageCallback) -> Any:
-        if not self._threads:
+        while not self._threads:  # the scaler may take the last one away meanwhile
             await self.scale_to(1)
         loop = asyncio.get_running_loop()
         job = _Job(request, loop, OnceUsage(on_usage), ready=loop.create_future())

@@ -31,6 +31,7 @@ from gpufleet.hosting.backends.base import (
     ReplicaLedger,
     UsageCallback,
 )
+from gpufleet.hosting.backends.upstream_http import UpstreamClient, UpstreamError
 from gpufleet.hosting.metering import Usage
 
 log = logging.getLogger("gpufleet.hosting.vllm")
@@ -86,6 +87,7 @@ def upstream_body(request: GenerationRequest, served_name: str, *, stream: bool)
 class _Replica:
     url: str
     replica_id: int | None
+    client: UpstreamClient
     process: subprocess.Popen[bytes] | None = None
     in_flight: int = 0
 
@@ -104,37 +106,43 @@ def _text_of(choice: dict[str, Any]) -> str:
     return str(choice.get("text") or "")
 
 
+_CLOSING: set[asyncio.Future[None]] = set()  # closes in flight (kept from the collector)
+
+
 class VllmGeneration:
+    """A streamed answer (relayed line by line), or a whole one (`text`)."""
+
     def __init__(
         self,
-        pool: VllmPool,
         replica: _Replica,
-        response: httpx.Response | None,
-        text: str,
-        usage: Usage | None,
-        finish: str | None,
         on_usage: UsageCallback,
+        *,
+        stream: Any = None,
+        lines: AsyncIterator[bytes] | None = None,
+        text: str = "",
+        usage: Usage | None = None,
+        finish: str | None = None,
     ) -> None:
-        self._pool = pool
         self._replica = replica
-        self._response = response  # streaming; None when the answer came whole
+        self._on_usage = on_usage
+        self._stream = stream  # the open upstream response (an async context manager)
+        self._lines = lines
         self._text = text
         self.usage = usage
         self.finish_reason = finish
-        self._on_usage = on_usage
         self._chunks = 0
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        if self._response is None:
+        if self._lines is None:
             if self._text:
                 yield self._text
             return
         try:
-            async for line in self._response.aiter_lines():
-                if not line.startswith("data:"):
+            async for line in self._lines:
+                if not line.startswith(b"data:"):
                     continue
                 payload = line[5:].strip()
-                if payload == "[DONE]":
+                if payload == b"[DONE]":
                     break
                 chunk = json.loads(payload)
                 self.usage = _usage(chunk.get("usage")) or self.usage
@@ -144,14 +152,28 @@ class VllmGeneration:
                     if text:
                         self._chunks += 1
                         yield text
+        except UpstreamError as error:
+            raise Unavailable(f"the model server broke the stream: {error}") from error
         finally:
-            await self._response.aclose()
-            self._replica.in_flight -= 1
-            # vLLM streams one token per chunk: the fallback if it sent no usage at all.
-            self._on_usage(self.usage or Usage(0, self._chunks))
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the upstream response (vLLM aborts the request) and bill, once."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        self._replica.in_flight -= 1
+        # vLLM streams one token per chunk: the fallback if it sent no usage at all.
+        self._on_usage(self.usage or Usage(0, self._chunks))
+        await stream.__aexit__(None, None, None)
 
     def cancel(self) -> None:
-        """Closing the upstream response (in __aiter__'s finally) makes vLLM abort."""
+        """Closing the upstream response (in __aiter__'s finally) makes vLLM abort; a
+        generation never iterated is closed here."""
+        if self._stream is not None and self._lines is not None:
+            task = asyncio.ensure_future(self.aclose())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
 
 
 class VllmPool:
@@ -177,59 +199,54 @@ class VllmPool:
         self._waiting = 0
         self._fixed = source.startswith("url:")
 
-    async def generate(self, request: GenerationRequest, on_usage: UsageCallback) -> Any:
-        if not self._replicas:
+    async def _replica(self) -> _Replica:
+        while not self._replicas:  # the scaler may take the last one away meanwhile
             await self.scale_to(1)
-        replica = min(self._replicas, key=lambda r: r.in_flight)
-        once = OnceUsage(on_usage)
-        stream = True
-        body = upstream_body(request, self._served_name, stream=stream)
+        return min(self._replicas, key=lambda r: r.in_flight)
+
+    async def generate(self, request: GenerationRequest, on_usage: UsageCallback) -> Any:
+        replica = await self._replica()
+        body = upstream_body(request, self._served_name, stream=True)
         replica.in_flight += 1
+        stream = replica.client.stream(self._path(request), body)
         try:
-            upstream = self._client.build_request("POST", self._path(replica, request), json=body)
-            response = await self._client.send(upstream, stream=True)
-        except httpx.HTTPError as error:
+            status, lines = await stream.__aenter__()
+        except UpstreamError as error:
             replica.in_flight -= 1
-            raise Unavailable(f"model server unreachable ({type(error).__name__})") from error
-        if response.status_code >= 400:
+            raise Unavailable(f"model server unreachable: {error}") from error
+        if status >= 400:
             replica.in_flight -= 1
-            await response.aread()
-            await response.aclose()
-            raise _upstream_error(response)
-        return VllmGeneration(self, replica, response, "", None, None, once)
+            error_body = b"".join([line async for line in lines])
+            await stream.__aexit__(None, None, None)
+            raise _upstream_error(status, error_body)
+        return VllmGeneration(replica, OnceUsage(on_usage), stream=stream, lines=lines)
 
     async def complete(self, request: GenerationRequest, on_usage: UsageCallback) -> Any:
         """A whole answer in one upstream call (no streaming): the fast path."""
-        if not self._replicas:
-            await self.scale_to(1)
-        replica = min(self._replicas, key=lambda r: r.in_flight)
+        replica = await self._replica()
         body = upstream_body(request, self._served_name, stream=False)
         replica.in_flight += 1
         try:
-            response = await self._client.post(self._path(replica, request), json=body)
-        except httpx.HTTPError as error:
-            raise Unavailable(f"model server unreachable ({type(error).__name__})") from error
+            status, data = await replica.client.post_json(self._path(request), body)
+        except UpstreamError as error:
+            raise Unavailable(f"model server unreachable: {error}") from error
         finally:
             replica.in_flight -= 1
-        if response.status_code >= 400:
-            raise _upstream_error(response)
-        data = response.json()
+        if status >= 400 or not isinstance(data, dict):
+            raise _upstream_error(status, json.dumps(data).encode())
         choice = (data.get("choices") or [{}])[0]
         usage = _usage(data.get("usage")) or Usage(0, 0)
         on_usage(usage)
         return VllmGeneration(
-            self,
             replica,
-            None,
-            _text_of(choice),
-            usage,
-            choice.get("finish_reason"),
-            OnceUsage(on_usage),
+            on_usage,
+            text=_text_of(choice),
+            usage=usage,
+            finish=choice.get("finish_reason"),
         )
 
-    def _path(self, replica: _Replica, request: GenerationRequest) -> str:
-        kind = "chat/completions" if request.messages is not None else "completions"
-        return f"{replica.url}/v1/{kind}"
+    def _path(self, request: GenerationRequest) -> str:
+        return "/v1/chat/completions" if request.messages is not None else "/v1/completions"
 
     def queue_depth(self) -> int:
         return sum(r.in_flight for r in self._replicas)
@@ -247,12 +264,12 @@ class VllmPool:
 
     async def close(self) -> None:
         await self.scale_to(0)
-        await self._client.aclose()
 
     async def _start_replica(self) -> _Replica:
         replica_id = await asyncio.to_thread(self._ledger.started)
         if self._fixed:
-            return _Replica(self._source[4:].rstrip("/"), replica_id)
+            url = self._source[4:].rstrip("/")
+            return _Replica(url, replica_id, UpstreamClient(url))
         port = _free_port()
         path = self._source.partition(":")[2]
         command = vllm_command(path, self._served_name, port, self._gpus, self._context)
@@ -262,7 +279,8 @@ class VllmPool:
             stderr=subprocess.DEVNULL,
             env={**os.environ, "VLLM_NO_USAGE_STATS": "1"},
         )
-        replica = _Replica(f"http://127.0.0.1:{port}", replica_id, process)
+        url = f"http://127.0.0.1:{port}"
+        replica = _Replica(url, replica_id, UpstreamClient(url), process)
         await self._wait_healthy(replica)
         return replica
 
@@ -272,8 +290,9 @@ class VllmPool:
             if replica.process is not None and replica.process.poll() is not None:
                 break
             try:
-                if (await self._client.get(f"{replica.url}/health")).status_code == 200:
-                    return
+                async with httpx.AsyncClient(timeout=5) as client:
+                    if (await client.get(f"{replica.url}/health")).status_code == 200:
+                        return
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(1.0)
@@ -281,6 +300,7 @@ class VllmPool:
         raise Unavailable("a vLLM replica did not become healthy")
 
     async def _stop_replica(self, replica: _Replica) -> None:
+        replica.client.close()
         if replica.process is not None and replica.process.poll() is None:
             replica.process.terminate()
             await asyncio.to_thread(replica.process.wait, 60)
@@ -288,12 +308,12 @@ class VllmPool:
             await asyncio.to_thread(self._ledger.stopped, replica.replica_id)
 
 
-def _upstream_error(response: httpx.Response) -> Exception:
+def _upstream_error(status: int, body: bytes) -> Exception:
     try:
-        message = str(response.json()["error"]["message"])[:500]
+        message = str(json.loads(body)["error"]["message"])[:500]
     except (ValueError, KeyError, TypeError):
-        message = f"model server answered {response.status_code}"
-    if 400 <= response.status_code < 500:
+        message = f"model server answered {status}"
+    if 400 <= status < 500:
         return InvalidInput(message, [Issue("request", message)])
     return Unavailable(message)
 
