@@ -18,7 +18,7 @@ from gpufleet.planning.scenario.model import RentalTerms
 from gpufleet.services import fleet, rentals
 from gpufleet.services.database import Database
 from gpufleet.services.placement import PlacementCache, read_placer
-from tests.conftest import EXAMPLES, Actor, make_tenant
+from tests.conftest import EXAMPLES, Actor, LiveServer, make_tenant
 
 NOW = datetime(2027, 1, 4, tzinfo=UTC)
 RACERS = 60
@@ -90,3 +90,35 @@ def test_concurrent_accepts_racing_for_the_last_capacity(db: Database, operator:
             )
         ).scalar_one()
         assert pending == RACERS - capacity
+
+
+def test_concurrent_accepts_over_http_to_one_server(
+    live_server: LiveServer, operator: Actor
+) -> None:
+    db = live_server.db
+    db.clock = lambda: NOW
+    fleet.import_scenario(db, operator.principal, load_scenario_file(EXAMPLES / "small.yaml"))
+    tenant = make_tenant(db, operator, "racer")
+    terms = RentalTerms.model_validate({
+        "gpu_model": "H100", "gpus": 8 * NODES_EACH, "start": "2027-02-01",
+        "end": "2027-03-01", "price_per_gpu_hour": 2.0,
+    })  # fmt: skip
+    ids = [rentals.submit_request(db, tenant.principal, terms).id for _ in range(RACERS)]
+    capacity = _placeable_h100_nodes(db) // NODES_EACH
+    start = threading.Barrier(RACERS)
+    answers: list[int] = []
+
+    def race(request_id: str) -> None:
+        with live_server.client(operator) as client:
+            start.wait()
+            answers.append(client.post(f"/v1/rental-requests/{request_id}/accept").status_code)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+
+    assert sorted(answers) == [200] * capacity + [409] * (RACERS - capacity)
+    with db.read() as conn:
+        assert conn.execute(OVERLAPS).scalar_one() == 0
