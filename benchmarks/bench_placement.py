@@ -7,7 +7,8 @@ stream, long leases fill about 70% of each model (warm-up, timed apart). Then N 
 
 - ~78%: experiment arrivals (80% H100, 20% GB200), sizes (1-128 GPUs) and durations from
   the Philly trace when ../shared/data/philly.csv is there (Microsoft Philly traces, Jeon et
-  al., USENIX ATC '19, CC-BY-4.0, via petuum/adaptdl), else a fixed mix of 1-64 GPUs;
+  al., USENIX ATC '19, CC-BY-4.0, via petuum/adaptdl), else from the four weeks of it that
+  the package ships (1-32 GPUs, `gpufleet.operations.load_trace`);
 - ~12%: external lease arrivals of mixed sizes (8-2,048 H100, 4-1,152 GB200; a third
   contiguous, a sixth interruptible with 1-24 h notice, a tenth booked 1-3 days ahead);
 - ~1%: gang-scheduled training jobs (contiguous, 8-62 racks of GB200);
@@ -25,12 +26,20 @@ and are reported apart.
 
 Targets (issue 4): ≥ 5,000 placement decisions/s sustained, replacement after a failure
 p99 ≤ 5 ms, peak memory ≤ 2 GiB. Prints JSON.
+
+With --simulate DAYS, the same warmed-up fleet is then run by the operations simulator
+(`gpufleet.operations.Simulator`) for DAYS: the Philly trace replayed --copies times as the
+lab's lowest-priority stream, failures at the Llama 3 rate with lognormal repairs; it reports
+the simulator's own throughput, utilisation (busy / online GPU-hours) and fragmentation
+(experiments refused while enough GPUs were free in total).
 Usage: python -m benchmarks.bench_placement [--events N] [--seed S] [--scale F]
+       [--simulate DAYS --copies K]
 """
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import csv
 import gc
 import json
@@ -46,6 +55,14 @@ import numpy as np
 
 from benchmarks.common import machine, percentiles
 from gpufleet.domain.fleet import NodeState
+from gpufleet.operations import (
+    ExperimentSettings,
+    ExperimentStream,
+    Reliability,
+    Simulator,
+    TraceJob,
+    load_trace,
+)
 from gpufleet.placement import (
     HOUR,
     HoldKind,
@@ -71,7 +88,6 @@ PHILLY_CREDIT = (
     "philly.csv: Microsoft Philly traces (Jeon et al., USENIX ATC '19, CC-BY-4.0), "
     "via petuum/adaptdl"
 )
-FIXED_EXPERIMENTS = ([1, 2, 4, 8, 16, 32, 64], [70, 8, 8, 8, 3, 2, 1])
 
 
 @dataclass(frozen=True)
@@ -91,21 +107,19 @@ def fleet(scale: float) -> list[Cluster]:
     ]  # fmt: skip
 
 
-def experiments(rng: random.Random) -> tuple[list[tuple[int, int]], str]:
+def experiments() -> tuple[list[tuple[int, int]], str]:
     """(GPUs, seconds) of experiment jobs, and where they come from."""
     if PHILLY.exists():
         with PHILLY.open() as f:
             jobs = [(int(r["num_gpus"]), max(60, int(float(r["duration"]))))
                     for r in csv.DictReader(f) if r["num_gpus"] and r["duration"]]  # fmt: skip
         return jobs, PHILLY_CREDIT
-    sizes, weights = FIXED_EXPERIMENTS
-    jobs = [(rng.choices(sizes, weights)[0], int(rng.expovariate(1 / (3 * HOUR))) + 60)
-            for _ in range(50_000)]  # fmt: skip
-    return jobs, "fixed mix (philly.csv not found)"
+    jobs = [(j.gpus, max(60, j.duration)) for j in load_trace()]
+    return jobs, "packaged 4-week excerpt of " + PHILLY_CREDIT
 
 
 def stream(topo: Topology, events: int, rng: random.Random) -> tuple[list[Event], str]:
-    jobs, source = experiments(rng)
+    jobs, source = experiments()
     out: list[Event] = []
     mean = LLAMA3_PER_GPU_SECOND * topo.gpus * SPAN
     failures = min(int(np.random.default_rng(rng.randrange(2**32)).poisson(mean)), events // 8)
@@ -284,11 +298,56 @@ class GcPauses:
         }
 
 
+def simulate(placer: Placer, days: float, copies: int, seed: int) -> dict[str, object]:
+    """The operations simulator on the engine as the stream left it, for `days`."""
+    start = placer.clock
+    if PHILLY.exists():
+        with PHILLY.open() as f:
+            rows = list(csv.DictReader(f))
+        # From the first dense week on (the trace's first three weeks hold a few dozen jobs).
+        origin = int(calendar.timegm(time.strptime("2017-10-02 00:00:00", "%Y-%m-%d %H:%M:%S")))
+        trace = [
+            TraceJob(at - origin, max(1, round(float(r["duration"]))), int(r["num_gpus"]))
+            for r in rows
+            if (at := int(calendar.timegm(time.strptime(r["timestamp"], "%Y-%m-%d %H:%M:%S"))))
+            >= origin
+        ]  # fmt: skip
+        trace.sort(key=lambda j: j.submit)
+        period = trace[-1].submit + DAY
+    else:
+        trace, period = load_trace(), 28 * DAY
+    stream = ExperimentStream(trace, start, copies=copies, seed=seed, period=period)
+    sim = Simulator(placer, seed=seed, reliability=Reliability(),
+                    experiments=ExperimentSettings(stream, "H100"))  # fmt: skip
+    began, cpu = time.perf_counter(), time.process_time()
+    chunk = sim.run(start + int(days * DAY))
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    t = sim.totals
+    decisions = t.experiments_placed + t.experiments_refused + t.failures
+    return {
+        "days": days,
+        "experiment_copies": copies,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "decisions_per_s": {"wall": round(decisions / wall), "cpu": round(decisions / cpu)},
+        "events_told": len(chunk.events),
+        "totals": t.to_dict(),
+        "utilisation": round(t.utilisation, 4),
+        "fragmentation": {
+            "experiments_refused": t.experiments_refused,
+            "refused_while_enough_gpus_free": t.experiments_refused_fragmented,
+            "share_of_refusals": round(t.fragmentation, 4),
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scale", type=float, default=1.0, help="fleet size, 1.0 = 1M GPUs")
+    parser.add_argument("--simulate", type=float, default=0.0, help="days of simulation after")
+    parser.add_argument("--copies", type=int, default=20, help="Philly copies when simulating")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -300,6 +359,7 @@ def main() -> None:
     warm, warm_s = warm_up(placer, rng)
     pauses = GcPauses()
     result = run(placer, events)
+    simulated = simulate(placer, args.simulate, args.copies, args.seed) if args.simulate else None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rates = result["decisions_per_s"]
     failures = result["failures"]
@@ -315,6 +375,7 @@ def main() -> None:
         **result,
         "utilisation_over_stream": round(utilisation(placer, T0, T0 + SPAN), 4),
         "gc_pauses_during_stream": pauses.report(),
+        "simulation_after_stream": simulated,
         "memory": {"peak_rss_mib": round(rss / 2**20, 1),
                    "rss_before_fleet_mib": round(rss_before / 2**20, 1),
                    "holds_kept": sum(1 for _ in placer.holders())},
