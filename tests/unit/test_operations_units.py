@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gpufleet.cli.demo_operations import simulate_weeks
 from gpufleet.domain.errors import InvalidInput
 from gpufleet.domain.fleet import NodeState
 from gpufleet.operations import (
@@ -19,7 +20,9 @@ from gpufleet.operations import (
     load_trace,
 )
 from gpufleet.placement import HOUR, HoldKind, Placer, Request, Topology, fail_node
+from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.planning.scenario.model import Cluster
+from tests.conftest import EXAMPLES
 
 T0 = 1_800_000_000 - 1_800_000_000 % HOUR
 
@@ -103,3 +106,20 @@ def test_a_repaired_node_takes_back_the_shortfall_of_a_lease() -> None:
     [back] = [e for e in chunk.events if e.kind == "lease.node_replaced"]
     assert back.data["source"] == "repaired"
     assert back.at == T0 + 3 * HOUR
+
+
+def test_the_demo_places_the_contracts_and_simulates_the_busiest_weeks() -> None:
+    scenario = load_scenario_file(EXAMPLES / "small.yaml")
+    demo = simulate_weeks(scenario, ["rfq-1", "rfq-2", "rfq-3"], weeks=2, copies=1, quiet=True)
+
+    assert demo.contracts == 1 + 3  # lease-1 and the three accepted requests
+    assert demo.placed + sum(len(ids) for ids in demo.refused.values()) == demo.contracts
+    assert demo.end - demo.start == 2 * 7 * 24 * HOUR
+    t = demo.totals
+    assert t.experiments_submitted > 1000
+    assert 0.0 < t.utilisation <= 1.0
+    assert demo.usage_rows > 0
+    assert demo.usage_balanced
+    out = demo.to_dict()
+    assert out["totals"]["failures"] == t.failures
+    assert out["window"]["start"].endswith("Z")
