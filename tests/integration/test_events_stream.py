@@ -119,3 +119,18 @@ def test_without_asking_for_a_stream_the_answer_is_one_json_page(
     page = expect(b.get("/v1/events/stream"), 200)
     assert {e["tenant"] for e in page["items"]} == {"tenant-b"}
     assert own in [e["subject"] for e in page["items"]]
+
+
+def test_a_revoked_key_stream_ends(live_server: LiveServer, operator: Actor) -> None:
+    tenant = make_tenant(live_server.db, operator, "tenant-r")
+    op = live_server.client(operator)
+    timer = threading.Timer(0.5, lambda: op.delete(f"/v1/api-keys/{tenant.principal.key_id}"))
+    timer.start()
+    began = time.monotonic()
+    with live_server.client(tenant).stream(
+        "GET", "/v1/events/stream", params={"heartbeat": 0.5, "max_seconds": 30}, headers=SSE
+    ) as response:
+        lines = list(response.iter_lines())
+    timer.join()
+    assert time.monotonic() - began < 10
+    assert "event: error" in lines

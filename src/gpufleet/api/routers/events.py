@@ -14,7 +14,8 @@ from gpufleet.api.deps import Caller, Cursor, Db, Limit, int_cursor
 from gpufleet.api.schemas.common import Page
 from gpufleet.api.schemas.events import EventOut
 from gpufleet.domain.access import Principal
-from gpufleet.services import events
+from gpufleet.domain.errors import NotAuthenticated
+from gpufleet.services import access, events
 from gpufleet.services.database import Database
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -51,9 +52,10 @@ def stream(
 ) -> StreamingResponse | Page[EventOut]:
     """New events as they happen, as server-sent events (`Accept: text/event-stream`): each
     `id: N`, `event: KIND`, `data: {event JSON}`; a comment line every `heartbeat` seconds
-    keeps proxies from closing an idle stream. A tenant sees its own events, the operator
-    all. Starts after `after` or the `Last-Event-ID` header (a reconnecting EventSource sends
-    it); closes after `max_seconds` and the client reconnects from its last id. Without
+    keeps proxies from closing an idle stream (and re-checks the key: a revoked key's stream
+    ends with `event: error`). A tenant sees its own events, the operator all. Starts after
+    `after` or the `Last-Event-ID` header (a reconnecting EventSource sends it); closes
+    after `max_seconds` and the client reconnects from its last id. Without
     `Accept: text/event-stream` it answers the next page of events as JSON, as
     `GET /v1/events` does, so a plain HTTP client always gets a finite answer."""
     start = int_cursor(last_event_id if last_event_id is not None else after)
@@ -83,6 +85,19 @@ async def _event_lines(
         if len(found) == BATCH:
             continue
         if time.monotonic() - beat >= heartbeat:
+            # A key revoked or expired while its stream is open stops the stream here.
+            if not await anyio.to_thread.run_sync(_still_valid, db, request):
+                yield 'event: error\ndata: {"code": "unauthenticated"}\n\n'
+                return
             yield ": heartbeat\n\n"
             beat = time.monotonic()
         await anyio.sleep(POLL_SECONDS)
+
+
+def _still_valid(db: Database, request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        access.authenticate(db, token if scheme.lower() == "bearer" else None)
+    except NotAuthenticated:
+        return False
+    return True
