@@ -173,3 +173,17 @@ def test_an_operator_marking_a_node_down_moves_its_lease_like_a_failure(
     assert "lease.node_replaced" in kinds
     replaced = sum(a.gpus for a in after if a.end.replace(tzinfo=UTC) > NOW + timedelta(days=8))
     assert replaced == 768  # the lease still has all its GPUs from the failure on
+
+
+def test_experiments_start_when_the_fleet_arrives_after_the_first_status(
+    db: Database, operator: Actor
+) -> None:
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    assert status(db, operator.principal).experiment_model is None  # no fleet yet
+    setup_fleet(db, operator)
+
+    options = AdvanceOptions(NOW + timedelta(hours=6), seed=2, experiment_copies=2)
+    done = advance(db, operator.principal, options)
+
+    assert done.experiment_model == "H100"
+    assert done.totals["experiments_submitted"] > 100

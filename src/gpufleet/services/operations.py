@@ -165,10 +165,15 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
     conn, placer = s.conn, s.placer
     specs = fleet_repo.cluster_specs(conn)
     experiments = None
-    if options.experiments and row.experiment_model is not None:
-        stream = ExperimentStream(load_trace(), seconds(row.experiments_origin),
-                                  copies=row.experiment_copies, seed=options.seed)  # fmt: skip
-        experiments = ExperimentSettings(stream, row.experiment_model)
+    model, origin = row.experiment_model, seconds(row.experiments_origin)
+    if options.experiments and model is None and specs:  # the fleet came after the first run
+        model, origin = busiest_model(placer.topology, specs, s.clock), s.clock
+        repo.change(conn, experiment_model=model, experiments_origin=at(origin))
+    if options.experiments and model is not None:
+        stream = ExperimentStream(load_trace(), origin, copies=options.experiment_copies,
+                                  seed=options.seed)  # fmt: skip
+        experiments = ExperimentSettings(stream, model)
+        repo.change(conn, experiment_copies=options.experiment_copies)
     sim = Simulator(placer, seed=options.seed, reliability=options.reliability,
                     experiments=experiments, state=_sim_state(s, row.sim_state),
                     online=online_windows(placer.topology, specs))  # fmt: skip
