@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Actor, LiveServer
 from tests.integration.support import all_pages, error_of, expect, import_small, issue_paths
+from tests.integration.test_events_stream import read_stream
 
 NOW = datetime(2027, 1, 4, tzinfo=UTC)
 FLAKY = {"failures_per_gpu_hour": 0.0005, "repair_median_hours": 6.0, "experiments": False}
@@ -72,6 +73,11 @@ def test_the_operator_advances_the_clock_and_each_tenant_sees_only_its_own_lease
         assert not any(e["kind"].startswith("node.") for e in seen)
         started_events = [e for e in seen if e["kind"] == "lease.started"]
         assert [e["subject"] for e in started_events] == [mine]
+        streamed, _ = read_stream(client, 1.5)  # the live stream: the same events, no others
+        assert streamed
+        assert [e["id"] for e in streamed] == [e["id"] for e in seen][: len(streamed)]
+        assert theirs not in {e["subject"] for e in streamed}
+        assert not any(e["kind"].startswith("node.") for e in streamed)
         expect(client.get("/v1/ops/status"), 403)
         error_of(client.post("/v1/ops/advance", json={"until": "2027-03-01"}), 403)
         client.close()
