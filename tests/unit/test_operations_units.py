@@ -123,3 +123,23 @@ def test_the_demo_places_the_contracts_and_simulates_the_busiest_weeks() -> None
     out = demo.to_dict()
     assert out["totals"]["failures"] == t.failures
     assert out["window"]["start"].endswith("Z")
+
+
+def test_a_node_freed_by_an_ended_lease_takes_back_another_leases_shortfall() -> None:
+    placer = Placer(tiny(2), clock=T0)
+    placer.place(lease("long", 8, T0, T0 + 10 * HOUR, tenant=1))
+    placer.place(lease("short", 8, T0, T0 + 3 * HOUR, tenant=2))
+    [long_node] = {a.node for a in placer.assignments("long")}
+    outcome = fail_node(placer, long_node, T0 + HOUR)  # the other node is taken: no replacement
+    assert [s.holder for s in outcome.shortfalls] == ["long"]
+    sim = Simulator(placer, seed=0, reliability=Reliability(0.0), state=SimState(short={"long"}))
+
+    # The freed node is offered when the simulation next looks (its next event; here the end
+    # of a chunk); the failed node is never repaired.
+    events = sim.run(T0 + 3 * HOUR).events + sim.run(T0 + 10 * HOUR).events
+
+    d = placer.delivery("long")
+    assert d.shortfall == 8 * 2 * HOUR  # from the failure until "short" ended
+    assert d.promised == d.delivered + d.shortfall
+    [back] = [e for e in events if e.kind == "lease.node_replaced"]
+    assert (back.data["source"], back.at) == ("freed", T0 + 3 * HOUR)

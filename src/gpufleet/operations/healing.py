@@ -1,12 +1,14 @@
-"""A repaired node takes back shortfall: when a failure found no replacement, the engine
-records the whole rest of the hold's window as shortfall on that node; when a node of the
-same model comes back up, the first such hold whose rules it keeps gets it from then on and
-its shortfall ends there (firm holds first, the longest shortfall first)."""
+"""A node that comes back takes back shortfall: when a failure found no replacement, the
+engine records the whole rest of the hold's window as shortfall; when a node of the same
+model is repaired, or freed by a hold that ended (offered when the simulation next looks: its
+next event), the first such hold whose rules it keeps gets it from then on and its shortfall
+ends there (firm holds first, the longest first)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpufleet.domain.fleet import NodeState
 from gpufleet.placement import Placer
 from gpufleet.placement.bookings import Hold
 
@@ -19,9 +21,12 @@ class Healed:
     gpus: int
     start: int
     end: int
+    source: str  # "repaired": the node came back; "freed": a hold on it ended
 
 
-def heal_with(placer: Placer, node: int, at: int, candidates: set[str]) -> Healed | None:
+def heal_with(
+    placer: Placer, node: int, at: int, candidates: set[str], source: str = "repaired"
+) -> Healed | None:
     """Gives the repaired `node` to one of the `candidates` (holders with shortfall) for the
     rest of one of their shortfall segments; drops candidates with none left."""
     span = placer.topology.model_of_node(node)
@@ -41,14 +46,16 @@ def heal_with(placer: Placer, node: int, at: int, candidates: set[str]) -> Heale
             options.append((hold.request.interruptible, -length, hold, i))
     options.sort(key=lambda o: (o[0], o[1], o[2].request.holder))
     for _, _, hold, i in options:
-        found = _take(placer, hold, node, at, i)
+        found = _take(placer, hold, node, at, i, source)
         if found is not None:
             return found
     return None
 
 
-def _take(placer: Placer, hold: Hold, node: int, at: int, i: int) -> Healed | None:
+def _take(placer: Placer, hold: Hold, node: int, at: int, i: int, source: str) -> Healed | None:
     b, t, r = placer.bookings, placer.topology, hold.request
+    if placer.node_state(node) is not NodeState.UP:
+        return None
     start, end, gpus = hold.shortfalls[i]
     begin, end = max(start, at), min(end, hold.end)
     full = hold.span.full_mask
@@ -68,4 +75,4 @@ def _take(placer: Placer, hold: Hold, node: int, at: int, i: int) -> Healed | No
         hold.shortfalls[i] = (start, begin, gpus)
     else:
         del hold.shortfalls[i]
-    return Healed(r.holder, r.tenant, node, gpus, begin, end)
+    return Healed(r.holder, r.tenant, node, gpus, begin, end, source)

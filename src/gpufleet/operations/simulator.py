@@ -52,6 +52,7 @@ from gpufleet.placement import (
 REPAIR, START, FAIL, ARRIVE, RETRY = range(5)
 RETRY_EVERY = 300  # seconds: the queue is retried at most this often
 RETRY_MISSES = 3  # consecutive refusals that end one pass over the queue
+HEAL_TRIES = 64  # nodes of an ended hold offered to holds with shortfall
 FRAGMENTED = {RefusalReason.FRAGMENTED, RefusalReason.NO_CONTIGUOUS_POD}
 Progress = Callable[[int], None]  # the simulation clock reached
 
@@ -223,6 +224,10 @@ class Simulator:
             hold = p.hold(holder)
             r = hold.request
             cut_short = hold.end < r.end
+            if self.state.short:  # its nodes may end someone's shortfall
+                ended = {e.node for e in hold.entries if e.end == hold.end}
+                for node in sorted(ended)[:HEAL_TRIES]:
+                    self._heal(node, to, chunk, "freed")
             if r.kind == HoldKind.EXPERIMENT:
                 freed = True
                 if cut_short:
@@ -293,14 +298,19 @@ class Simulator:
         data = {"node": name, "down_hours": round((at - since) / HOUR, 3)}
         chunk.events.append(SimEvent(at, "node.repaired", name, OPERATOR_ONLY, data))
         chunk.totals.repairs += 1
-        healed = heal_with(self.placer, node, at, self.state.short)
+        self._heal(node, at, chunk)
+        self._want_retry(at, push)
+
+    def _heal(self, node: int, at: int, chunk: Chunk, source: str = "repaired") -> None:
+        if not self.state.short:
+            return
+        healed = heal_with(self.placer, node, at, self.state.short, source)
         if healed is not None:
             chunk.touched.add(healed.holder)
             chunk.totals.shortfall_gpu_seconds -= healed.gpus * (healed.end - healed.start)
             chunk.totals.healed += 1
             if told(self.placer, healed.holder):
                 chunk.events.append(healed_event(self.placer, healed))
-        self._want_retry(at, push)
 
     def _is_online(self, node: int, at: int) -> bool:
         return any(o.lo <= node < o.hi and o.at(at) for o in self.online)

@@ -76,7 +76,7 @@ def healed_event(placer: Placer, healed: Healed) -> SimEvent:
     node = placer.topology.node_name(healed.node)
     return SimEvent(healed.start, "lease.node_replaced", healed.holder, healed.tenant, {
         "node": node, "gpus": healed.gpus, "from": iso(healed.start), "until": iso(healed.end),
-        "source": "repaired",
+        "source": healed.source,
         "shortfall_ended_gpu_hours": round(healed.gpus * (healed.end - healed.start) / HOUR, 3),
     })  # fmt: skip
 
