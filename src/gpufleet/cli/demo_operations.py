@@ -97,10 +97,10 @@ def simulate_weeks(
         task = bar.add_task(f"{weeks} weeks", total=end - start)
         chunk = sim.run(end, lambda at: bar.update(task, completed=at - start))
     usage = hourly_usage(placer, start, end)
-    short: dict[str, float] = {}
-    for s in (s for f in chunk.failures for s in f.outcome.shortfalls):
-        if s.tenant:
-            short[s.holder] = short.get(s.holder, 0.0) + s.gpu_hours
+    short: dict[str, float] = {}  # as metered for billing over the simulated weeks
+    for u in usage:
+        if u.shortfall:
+            short[u.holder] = short.get(u.holder, 0.0) + u.shortfall / HOUR
     notices = [
         {"lease": e.subject, "at": iso(e.at), "reclaim_at": e.data["reclaim_at"],
          "notice_hours": e.data["notice_hours"]}
@@ -110,7 +110,7 @@ def simulate_weeks(
     return OperationsDemo(
         start, end, len(contracts), len(contracts) - sum(map(len, refused.values())), refused,
         model, copies, sim.totals, dict(replaced), notices,
-        [(k, round(v, 1)) for k, v in sorted(short.items(), key=lambda kv: -kv[1])[:5]], len(usage),
+        [(k, round(v, 1)) for k, v in sorted(short.items(), key=lambda kv: -kv[1])], len(usage),
         all(u.promised == u.delivered + u.shortfall for u in usage), time.perf_counter() - began,
     )  # fmt: skip
 
@@ -141,14 +141,15 @@ def show_operations(demo: OperationsDemo) -> None:
         f"on {demo.experiment_model}, in {demo.seconds:.1f} s:", highlight=False,
     )  # fmt: skip
     by = demo.replaced_by
+    metered_short = sum(hours for _, hours in demo.shortfall_leases)
     table(None, ["what", "figure"], [
         ("utilisation (busy / online GPU-hours)", f"{t.utilisation:.1%}"),
         ("node failures / repairs", f"{t.failures:,} / {t.repairs:,}"),
         ("replacement nodes: spare / idle / reclaimed",
          f"{by.get('spare', 0):,} / {by.get('idle', 0):,} / {by.get('reclaimed', 0):,}"),
         ("preemption notices / preemptions", f"{t.notices:,} / {t.preemptions:,}"),
-        ("shortfalls (GPU-hours, billing credits them)",
-         f"{t.shortfalls:,} ({t.shortfall_gpu_seconds / HOUR:,.0f})"),
+        ("shortfalls / ended early by a node coming back", f"{t.shortfalls:,} / {t.healed:,}"),
+        ("GPU-hours short in these weeks (billing credits them)", f"{metered_short:,.0f}"),
         ("leases started / ended", f"{t.leases_started:,} / {t.leases_ended:,}"),
         ("experiments placed / refused (of them fragmented)",
          f"{t.experiments_placed:,} / {t.experiments_refused:,} "
@@ -156,5 +157,5 @@ def show_operations(demo: OperationsDemo) -> None:
         ("lease-hours metered, promised = delivered + shortfall",
          f"{demo.usage_rows:,}, {'all balanced' if demo.usage_balanced else 'NOT BALANCED'}"),
     ])  # fmt: skip
-    for lease, hours in demo.shortfall_leases:
+    for lease, hours in demo.shortfall_leases[:5]:
         console.print(f"  {lease}: {hours:,.1f} GPU-hours short", highlight=False)
