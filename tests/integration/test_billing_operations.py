@@ -112,8 +112,8 @@ def test_a_reserved_lease_short_of_gpus_gets_its_credit(db: Database, operator: 
 
 
 def test_the_demo_bills_usage_simulated_in_memory(db: Database, operator: Actor) -> None:
-    """As `gpufleet demo` does: the contracts simulated in memory (no server), their hourly
-    usage handed to billing; only the lease signed in the database is billed."""
+    """As `gpufleet demo` does: the contracts simulated in memory (no server), the plan's
+    accepted request signed through the real service, their hourly usage handed to billing."""
     scenario = load_scenario_file(EXAMPLES / "small.yaml")
     db.clock = lambda: START  # type: ignore[method-assign]
     fleet.import_scenario(db, operator.principal, scenario)
@@ -130,12 +130,20 @@ def test_the_demo_bills_usage_simulated_in_memory(db: Database, operator: Actor)
     usage = hourly_usage(placer, begin, end)
     assert {u.holder for u in usage} == {"lease-1", "rfq-2"}
 
-    demo = run_billing_demo(db, operator.principal, usage)
+    demo = run_billing_demo(db, operator.principal, usage, ["rfq-2", "rfq-gone"])
 
     assert demo.month == "2027-01"
-    assert "1 contracts the plan accepted are not signed here" in demo.note
-    (invoice,) = demo.invoices
-    assert invoice.tenant == "acme-ai"
+    assert "1 accepted requests signed here, 1 not placeable" in demo.note
+    assert "no lease here" not in demo.note
+    by_tenant = {i.tenant: i for i in demo.invoices}
+    assert set(by_tenant) == {"acme-ai", "beta-labs"}  # lease-1, and rfq-2 signed as a lease
+    assert [line.kind for line in by_tenant["beta-labs"].lines] == ["gpu_interruptible"]
+    beta_hours = [u for u in usage if u.holder == "rfq-2"]
+    beta_price = next(r for r in scenario.rental_requests if r.id == "rfq-2").price_per_gpu_hour
+    assert by_tenant["beta-labs"].charges_micros == half_down(
+        sum(u.delivered for u in beta_hours) * Fraction(str(beta_price)) * 10**6 / 3600
+    )
+    invoice = by_tenant["acme-ai"]
     assert [line.lease_id for line in invoice.lines if line.kind == "gpu_reserved"] == ["lease-1"]
     lease_hours = [u for u in usage if u.holder == "lease-1"]
     promised = sum(u.promised for u in lease_hours)

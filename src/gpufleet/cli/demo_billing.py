@@ -1,14 +1,15 @@
 """The demo's billing act: after the simulated weeks, close the first metered month and show
 its invoices, SLA credits for shortfalls included.
 
-`run_billing_demo(db, operator, simulated)` takes the hourly usage an in-memory simulation
-metered (`operations.hourly_usage`, one `HourUsage` per lease and hour), stores the rows of
-the leases signed in the database with the operations repository's own writer (rows of
-contracts the plan only accepted have no lease to bill), and closes the first month of the
-metering as of its end in simulated time — a demo's few weeks need not fill the month; the
-invoice then bills the hours that were simulated. With no `simulated` rows it bills what
-the database metered already (a server that ran `POST /v1/ops/advance`). `show_billing`
-prints a compact summary; `BillingDemo.to_dict()` is JSON.
+`run_billing_demo(db, operator, simulated, accepted)` signs the requests the plan accepted
+(the real accept service: placed on nodes, a lease created; the simulation ran them as
+contracts too), takes the hourly usage an in-memory simulation metered
+(`operations.hourly_usage`, one `HourUsage` per contract and hour), stores the rows of the
+contracts that are leases here with the operations repository's own writer, and closes the
+first month of the metering as of its end in simulated time — a demo's few weeks need not
+fill the month; the invoice then bills the hours that were simulated. With no `simulated`
+rows it bills what the database metered already (a server that ran `POST /v1/ops/advance`).
+`show_billing` prints a compact summary; `BillingDemo.to_dict()` is JSON.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from typing import Any
 
 from gpufleet.adapters.db.repos import billing as repo
 from gpufleet.adapters.db.repos import operations as operations_repo
-from gpufleet.adapters.db.repos import rentals as rentals_repo
 from gpufleet.adapters.db.repos.placement import at
 from gpufleet.api.schemas.billing import InvoiceOut
 from gpufleet.billing import Month
 from gpufleet.cli.output import console, table
 from gpufleet.domain.access import Principal
+from gpufleet.domain.errors import Conflict, NotFound
 from gpufleet.operations import HourUsage
-from gpufleet.services import billing, billing_queries
+from gpufleet.services import billing, billing_queries, rentals
 from gpufleet.services.database import Database
 
 
@@ -45,9 +46,14 @@ class BillingDemo:
 
 
 def run_billing_demo(
-    db: Database, operator: Principal, simulated: Sequence[HourUsage] = ()
+    db: Database,
+    operator: Principal,
+    simulated: Sequence[HourUsage] = (),
+    accepted: Sequence[str] = (),
 ) -> BillingDemo:
-    """Close the first metered month (as of its end in simulated time) and read its invoices."""
+    """Sign the plan's `accepted` requests, store the `simulated` hours of signed leases,
+    close the first metered month (as of its end in simulated time), read its invoices."""
+    signed, refused = sign_accepted(db, operator, accepted)
     unsigned = record_simulated_usage(db, simulated)
     with db.read() as conn:
         span = repo.metered_span(conn)
@@ -64,40 +70,48 @@ def run_billing_demo(
     note = f"{month} closed: {len(invoices)} invoices"
     if metered_until < month.end:
         note += f" for the hours simulated from {first:%Y-%m-%d} to {metered_until:%Y-%m-%d}"
+    if signed or refused:
+        note += f"; {signed} accepted requests signed here, {refused} not placeable"
     if unsigned:
-        note += f" ({unsigned} contracts the plan accepted are not signed here: not billed)"
+        note += f"; {unsigned} simulated contracts have no lease here: not billed"
     return BillingDemo(str(month), note, invoices)
 
 
+def sign_accepted(db: Database, operator: Principal, accepted: Sequence[str]) -> tuple[int, int]:
+    """Accept each request the plan accepted (the real service: placed on nodes, a lease
+    created); one that cannot be placed, or is not pending any more, is counted and left."""
+    signed = refused = 0
+    for request_id in accepted:
+        try:
+            rentals.accept_request(db, operator, request_id)
+            signed += 1
+        except (Conflict, NotFound):
+            refused += 1
+    return signed, refused
+
+
 def record_simulated_usage(db: Database, simulated: Sequence[HourUsage]) -> int:
-    """Store the simulated hours of signed leases; returns how many other holders (requests
-    the plan accepted, never signed in this database) were left out."""
+    """Store the simulated hours of signed leases (a holder is a lease id, or the request a
+    lease was signed from); returns how many holders have no lease here (not billed)."""
     if not simulated:
         return 0
     with db.write() as conn:
-        holders = {u.holder for u in simulated}
-        signed = {
-            r.id: r.tenant_id
-            for r in rentals_repo.page(
-                conn, "lease", tenant_id=None, status=None, after=None, limit=1_000_000
-            )
-            if r.id in holders
-        }
+        leases = repo.lease_holders(conn)
         rows = [
             (
-                u.holder,
+                leases[u.holder][0],
                 at(u.hour_start),
-                signed[u.holder],
+                leases[u.holder][1],
                 u.gpu_model,
                 u.promised,
                 u.delivered,
                 u.shortfall,
             )
             for u in simulated
-            if u.holder in signed
+            if u.holder in leases
         ]
         operations_repo.add_usage(conn, rows)
-    return len(holders - set(signed))
+    return len({u.holder for u in simulated} - set(leases))
 
 
 def show_billing(demo: BillingDemo) -> None:

@@ -383,3 +383,15 @@ def lease_request_ids(conn: Connection) -> set[str]:
     """Requests that became leases (their revenue is the lease's, not counted twice)."""
     query = select(leases.c.request_id).where(leases.c.request_id.is_not(None))
     return set(conn.execute(query).scalars())
+
+
+def lease_holders(conn: Connection) -> dict[str, tuple[str, int]]:
+    """Lease id, and the id of the request it was signed from, → (lease id, tenant id)."""
+    found: dict[str, tuple[str, int]] = {}
+    for lease_id, request_id, tenant_id in conn.execute(
+        select(leases.c.id, leases.c.request_id, leases.c.tenant_id)
+    ):
+        found[lease_id] = (lease_id, int(tenant_id))
+        if request_id is not None:
+            found[request_id] = (lease_id, int(tenant_id))
+    return found
