@@ -20,7 +20,7 @@ from gpufleet.domain.errors import Conflict, InvalidInput
 from gpufleet.domain.fleet import NodeState
 from gpufleet.domain.timeutil import to_utc
 from gpufleet.operations import Reliability
-from gpufleet.planning.scenario import load_scenario_file
+from gpufleet.planning.scenario import load_scenario_file, parse_scenario
 from gpufleet.services import fleet, rentals
 from gpufleet.services.database import Database
 from gpufleet.services.operations import AdvanceOptions, advance, status
@@ -187,3 +187,55 @@ def test_experiments_start_when_the_fleet_arrives_after_the_first_status(
 
     assert done.experiment_model == "H100"
     assert done.totals["experiments_submitted"] > 100
+
+
+def _full_fleet(db: Database, operator: Actor) -> None:
+    """One pod of four 8-GPU nodes (one spare block), three firm leases filling the rest."""
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    rentals_ = [{"id": f"rfq-{c}", "customer": f"cust-{c}", "gpu_model": "H100", "gpus": 8,
+                 "start": "2027-01-05", "end": "2027-02-01", "price_per_gpu_hour": 2.0}
+                for c in "abc"]  # fmt: skip
+    scenario = parse_scenario({
+        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
+                                                  "periods": 8},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "rental_requests": rentals_,
+    })  # fmt: skip
+    fleet.import_scenario(db, operator.principal, scenario)
+    for r in rentals_:
+        rentals.accept_request(db, operator.principal, str(r["id"]))
+
+
+def _live_nodes(db: Database, lease_id: str, after: datetime) -> list[int]:
+    found = rows(db, select(node_assignments.c.node_id, node_assignments.c.end).where(
+        node_assignments.c.holder == lease_id))  # fmt: skip
+    return [r.node_id for r in found if to_utc(r.end) > after]
+
+
+def test_a_node_the_operator_brings_back_up_ends_a_leases_shortfall(
+    db: Database, operator: Actor
+) -> None:
+    _full_fleet(db, operator)
+    quiet = AdvanceOptions(NOW + timedelta(days=2), seed=1, reliability=Reliability(0.0),
+                           experiments=False)  # fmt: skip
+    advance(db, operator.principal, quiet)
+    lease_id = rows(db, select(leases.c.id).where(leases.c.request_id == "rfq-a"))[0].id
+    clock = NOW + timedelta(days=2)
+    [first] = _live_nodes(db, lease_id, clock)
+    fleet.set_node_state(db, operator.principal, first, NodeState.DOWN, "PSU")
+    [spare] = _live_nodes(db, lease_id, clock)  # the pod's spare took over
+    assert spare != first
+    fleet.set_node_state(db, operator.principal, spare, NodeState.MAINTENANCE, "firmware")
+    assert _live_nodes(db, lease_id, clock) == []  # nothing left: the rest is shortfall
+    kinds = [k for (k,) in rows(db, select(events.c.kind).where(events.c.subject == lease_id))]
+    assert kinds.count("sla.shortfall") == 1
+
+    fleet.set_node_state(db, operator.principal, first, NodeState.UP, "fixed")
+
+    assert _live_nodes(db, lease_id, clock) == [first]
+    back = rows(db, select(events.c.data, events.c.tenant_id).where(events.c.subject == lease_id)
+                .where(events.c.kind == "lease.node_replaced").order_by(events.c.id))  # fmt: skip
+    assert back[-1].data["source"] == "repaired"
+    assert back[-1].tenant_id is not None

@@ -49,7 +49,8 @@ from gpufleet.operations import (
     load_trace,
     online_windows,
 )
-from gpufleet.operations.tell import failure_events
+from gpufleet.operations.healing import heal_with
+from gpufleet.operations.tell import failure_events, healed_event
 from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
 from gpufleet.services.database import Database
 from gpufleet.services.placement import PlacementSession, placement_session
@@ -263,35 +264,39 @@ def operator_node_state(
     s: PlacementSession, node_id: int, state: NodeState, reason: str | None
 ) -> list[SimEvent]:
     """The operator's word on a node, through the engine at the simulated clock: DOWN and
-    MAINTENANCE move its holds exactly as a failure does (replacement, notice or shortfall),
-    written with their events; the simulation will no longer repair the node on its own.
-    The caller writes `nodes.state` (and its own `node.state_changed` event)."""
+    MAINTENANCE move its holds exactly as a failure does (replacement, notice or shortfall);
+    UP gives the node to a hold still short of one, as a repair does. Written with their
+    events; the simulation will no longer repair the node on its own. The caller writes
+    `nodes.state` (and its own `node.state_changed` event)."""
     node = s.node(node_id)
     b = s.placer.bookings
     held = list(dict.fromkeys(b.hold_of(e).request.holder for e in b.calendar.entries(node)))
     outcome = set_node_state(s.placer, node, state, s.clock)
+    row = _row(s)
+    sim_state = dict(row.sim_state)
+    short = set(sim_state.get("short", []))
     news: list[SimEvent] = []
     if state in (NodeState.DOWN, NodeState.MAINTENANCE):
         why = f"operator: {state.value}" + (f" ({reason})" if reason else "")
         news = failure_events(s.placer, outcome, None, held, why)[1:]  # node.state_changed says it
+        short.update(x.holder for x in outcome.shortfalls)
+    elif state is NodeState.UP:
+        healed = heal_with(s.placer, node, s.clock, short)
+        if healed is not None:
+            held.append(healed.holder)
+            news = [healed_event(s.placer, healed)] if healed.tenant else []
     s.save([*held, *(n.victim for n in outcome.notices)])
     append_events(s.conn, news)
     for e in news:
         if e.kind == "lease.preemption_notice":
             reclaim = datetime.fromisoformat(str(e.data["reclaim_at"]).replace("Z", "+00:00"))
             leases_repo.set_lease_state(s.conn, e.subject, reclaim_at=reclaim)
-    _forget_repair(s.conn, node_id)
+    # The operator took the node over: the simulation will not repair it on its own.
+    sim_state["repairs"] = {k: v for k, v in sim_state.get("repairs", {}).items()
+                            if k != str(node_id)}  # fmt: skip
+    sim_state["short"] = sorted(short)
+    repo.change(s.conn, sim_state=sim_state)
     return news
-
-
-def _forget_repair(conn: Connection, node_id: int) -> None:
-    """The operator took a node over: the simulation will not repair it on its own."""
-    row = repo.read(conn)
-    if row is None or str(node_id) not in row.sim_state.get("repairs", {}):
-        return
-    state = dict(row.sim_state)
-    state["repairs"] = {k: v for k, v in state["repairs"].items() if k != str(node_id)}
-    repo.change(conn, sim_state=state)
 
 
 def _status(s: PlacementSession, row: repo.OpsRow) -> OpsStatus:
