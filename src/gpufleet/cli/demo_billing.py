@@ -131,9 +131,26 @@ def show_billing(demo: BillingDemo) -> None:
     for line in credits:
         console.print(f"  {line.description}: −${-line.amount_usd:,.2f}", highlight=False)
     if not credits:
-        console.print("  no lease fell below its SLA this month", highlight=False)
+        console.print(f"  no lease fell below its SLA this month{_lowest(demo)}", highlight=False)
     total = sum(i.total_usd for i in demo.invoices)
+    console.print(f"{demo.note}.", highlight=False)
     console.print(
-        f"{demo.note}; ${total:,.2f} billed. 'gpufleet invoices show ID --format html' prints one.",
+        f"${total:,.2f} billed in all; 'gpufleet invoices show ID --format html' prints one.",
         highlight=False,
+    )
+
+
+def _lowest(demo: BillingDemo) -> str:
+    """The reserved lease with the lowest availability, to show how close credits came."""
+    found = [
+        (line.detail["delivered_gpu_seconds"] / line.detail["promised_gpu_seconds"], line.lease_id)
+        for i in demo.invoices
+        for line in i.lines
+        if line.kind == "gpu_reserved" and line.detail.get("promised_gpu_seconds")
+    ]
+    if not found:
+        return ""
+    availability, lease_id = min(found)
+    return (
+        f" (lowest availability {100 * availability:.3f}%, {lease_id}; credits start below 99.5%)"
     )
