@@ -1,0 +1,77 @@
+"""Replicas hold capacity: every replica is a deployment_replicas row, and a GPU replica is a
+placement on the fleet held by the internal tenant `hosting`, given back when it stops."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
+from gpufleet.domain.errors import Unavailable
+from gpufleet.hosting import repo
+from gpufleet.hosting.replicas import Ledger, holder_name
+from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
+from gpufleet.planning.scenario import load_scenario_file
+from gpufleet.services import fleet, hosting
+from gpufleet.services.database import Database
+from gpufleet.services.placement import read_placer
+from tests.conftest import EXAMPLES, Actor
+
+
+def _deployment(db: Database, operator: Actor, gpus: int) -> Ledger:
+    principal = operator.principal
+    fleet.import_scenario(db, principal, load_scenario_file(EXAMPLES / "small.yaml"))
+    hosting.create_model(
+        db,
+        principal,
+        ModelCreate(
+            name="big",
+            source="url:http://127.0.0.1:9",
+            backend="vllm",
+            gpu_model="H100",
+            gpus_per_replica=gpus,
+        ),
+    )
+    hosting.create_deployment(db, principal, DeploymentCreate(name="big", model="big"))
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "big")
+    assert deployment is not None
+    return Ledger(db, deployment)
+
+
+def test_a_gpu_replica_is_a_placement_given_back_when_it_stops(
+    db: Database, operator: Actor
+) -> None:
+    ledger = _deployment(db, operator, gpus=16)
+    replica = ledger.started()
+    holder = holder_name("big", replica)
+    placer = read_placer(db)
+    assert holder in set(placer.holders())
+    held = placer.hold(holder)
+    assert sum(a.gpus for a in held.assignments()) == 16
+    assert held.request.tenant == 0  # the lab's own (internal) capacity
+    with db.read() as conn:
+        assert repo.running_replicas(conn, 1) == (1, 16)
+
+    ledger.stopped(replica)
+    after = read_placer(db).hold(holder)
+    assert after.end == read_placer(db).clock  # released now, not at the year's end
+    with db.read() as conn:
+        assert repo.running_replicas(conn, 1) == (0, 0)
+        [row] = conn.execute(select(deployment_replicas)).all()
+    assert row.state == "stopped"
+    assert row.stopped_at is not None
+
+
+def test_a_replica_the_fleet_cannot_hold_is_refused_and_not_recorded(
+    db: Database, operator: Actor
+) -> None:
+    _deployment(db, operator, gpus=8)
+    with db.write() as conn:  # more H100s than the fleet has (the API caps it lower)
+        conn.execute(update(hosted_models).values(gpus_per_replica=1_000_000))
+        deployment = repo.deployment_by_name(conn, "big")
+    assert deployment is not None
+    with pytest.raises(Unavailable, match="no capacity"):
+        Ledger(db, deployment).started()
+    with db.read() as conn:
+        assert conn.execute(select(deployment_replicas)).all() == []
