@@ -1,0 +1,72 @@
+"""The runtime scales a deployment's replicas on its load, within its bounds, and to zero
+only after a quiet spell (a fake backend stands in for the model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from gpufleet.hosting import runtime as runtime_module
+from gpufleet.hosting.catalog import Deployment
+from gpufleet.hosting.runtime import HostingRuntime, Ledger
+from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
+from gpufleet.services import hosting
+from gpufleet.services.database import Database
+from tests.conftest import make_operator
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.replicas = 0
+        self.depth = 0
+
+    async def generate(self, request: Any, on_usage: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def queue_depth(self) -> int:
+        return self.depth
+
+    def replica_count(self) -> int:
+        return self.replicas
+
+    async def scale_to(self, replicas: int) -> None:
+        self.replicas = replicas
+
+    async def close(self) -> None:
+        self.replicas = 0
+
+
+def test_replicas_follow_queue_depth_within_bounds(sqlite_db: Database) -> None:
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="m", source="dir:/nowhere"))
+    hosting.create_deployment(
+        sqlite_db,
+        operator,
+        DeploymentCreate(name="m", model="m", min_replicas=0, max_replicas=3, scale_target=2),
+    )
+    fake = FakeBackend()
+
+    def factory(deployment: Deployment, ledger: Ledger) -> FakeBackend:
+        return fake
+
+    runtime = HostingRuntime(sqlite_db, backend_factory=factory)  # type: ignore[arg-type]
+
+    async def run() -> list[int]:
+        deployment = runtime.deployment_for("m", None)
+        await runtime.backend_for(deployment)
+        running = runtime._running["m"]
+        seen = [fake.replicas]  # the first request starts one
+        for depth in (5, 9, 0, 0, 0):
+            fake.depth = depth
+            await runtime._scale(running, 1.0)
+            seen.append(fake.replicas)
+        running.last_used = time.monotonic() - runtime_module.IDLE_BEFORE_ZERO_S - 1
+        await runtime._scale(running, 1.0)
+        seen.append(fake.replicas)
+        await runtime.close()
+        return seen
+
+    # 5 queued at 2 per replica → 3; 9 → still 3 (max); idle → down one at a time to 1
+    # (used a moment ago), then 0 after the quiet spell.
+    assert asyncio.run(run()) == [1, 3, 3, 2, 1, 1, 0]
