@@ -16,7 +16,8 @@ runs a chunk, and stores what it returns.
   (`Reliability`, both configurable).
 - Leases start and end at their window; preemptions happen exactly at `reclaim_at`.
 - The lab's experiments: the Philly trace (Jeon et al., USENIX ATC'19, CC-BY-4.0) replayed
-  as the lowest priority stream; see `experiments` and `yielding`.
+  as the lowest priority stream (`experiments`); accepts reclaim them first
+  (`gpufleet.services.preemption`).
 """
 
 from gpufleet.operations.experiments import (
@@ -39,7 +40,6 @@ from gpufleet.operations.simulator import (
     SimState,
     Simulator,
 )
-from gpufleet.operations.yielding import place_yielding
 
 __all__ = [
     "LLAMA3_FAILURES_PER_GPU_HOUR",
@@ -65,5 +65,4 @@ __all__ = [
     "hourly_usage",
     "load_trace",
     "online_windows",
-    "place_yielding",
 ]
