@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def served(sqlite_db: Database) -> Iterator[tuple[httpx.Client, Database]]:
+def served(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[httpx.Client, Database]]:
+    monkeypatch.setenv("GPUFLEET_HOME", str(tmp_path / "home"))  # the converted-model copy
     pytest.importorskip("gguf")
     try:
         model_files(DEFAULT_SOURCE)

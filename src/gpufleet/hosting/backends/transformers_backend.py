@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet.domain.errors import GpufleetError, InvalidInput, Issue, Unavailable
+from gpufleet.hosting.backends import gguf_cache
 from gpufleet.hosting.backends.base import (
     DEFAULT_MAX_TOKENS,
     GenerationRequest,
@@ -46,12 +47,18 @@ def load_model(files: ModelFiles) -> LoadedModel:
 
     kwargs: dict[str, Any] = {"local_files_only": True}
     if files.gguf_file:
+        cached = gguf_cache.load_cached(files)
+        if cached is not None:
+            cached[1].eval()
+            return LoadedModel(*cached)
         kwargs["gguf_file"] = files.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(files.directory), **kwargs)
     model: Any = AutoModelForCausalLM.from_pretrained(
         str(files.directory), dtype=torch.float32, **kwargs
     )
     model.eval()
+    if files.gguf_file:
+        gguf_cache.save_cached(files, tokenizer, model)
     return LoadedModel(tokenizer, model)
 
 
