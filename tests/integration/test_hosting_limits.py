@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gpufleet.hosting.fake_upstream import FakeUpstream
+from gpufleet.hosting.runtime import flush_meters
 from tests.conftest import Actor, LiveServer
 from tests.hosting_support import deploy, new_tenant, serve_in_thread
 from tests.integration.support import expect
@@ -99,6 +100,7 @@ def test_budget_refuses_once_spent(
     assert [r.status_code for r in seen] == [200, 200, 200, 429]
     assert seen[-1].json()["error"]["code"] == "insufficient_quota"
     assert int(seen[-1].headers["retry-after"]) > 0
+    flush_meters()  # the writer thread gathers rows for a moment before it writes them
     usage = expect(op.get("/v1/token-usage"), 200)
     assert usage[0]["requests"] == 3
     assert usage[0]["cost_usd"] == pytest.approx(0.000288)
