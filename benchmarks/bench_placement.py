@@ -6,9 +6,10 @@ stream, long leases fill about 70% of each model (warm-up, timed apart). Then N 
 100,000) over a simulated week, in time order:
 
 - ~78%: experiment arrivals (80% H100, 20% GB200), sizes (1-128 GPUs) and durations from
-  the Philly trace when ../shared/data/philly.csv is there (Microsoft Philly traces, Jeon et
-  al., USENIX ATC '19, CC-BY-4.0, via petuum/adaptdl), else from the four weeks of it that
-  the package ships (1-32 GPUs, `gpufleet.operations.load_trace`);
+  the Philly trace as `gpufleet.operations.experiment_trace()` finds it: $GPUFLEET_PHILLY_TRACE,
+  else ../shared/data/philly.csv (Microsoft Philly traces, Jeon et al., USENIX ATC '19,
+  CC-BY-4.0, via petuum/adaptdl), else the one-day excerpt the package ships (1-8 GPUs);
+  the JSON names the one used (`experiments_from`);
 - ~12%: external lease arrivals of mixed sizes (8-2,048 H100, 4-1,152 GB200; a third
   contiguous, a sixth interruptible with 1-24 h notice, a tenth booked 1-3 days ahead);
 - ~1%: gang-scheduled training jobs (contiguous, 8-62 racks of GB200);
@@ -39,8 +40,6 @@ Usage: python -m benchmarks.bench_placement [--events N] [--seed S] [--scale F]
 from __future__ import annotations
 
 import argparse
-import calendar
-import csv
 import gc
 import json
 import random
@@ -49,7 +48,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -60,8 +58,7 @@ from gpufleet.operations import (
     ExperimentStream,
     Reliability,
     Simulator,
-    TraceJob,
-    load_trace,
+    experiment_trace,
 )
 from gpufleet.placement import (
     HOUR,
@@ -77,17 +74,12 @@ from gpufleet.placement import (
 )
 from gpufleet.planning.scenario.model import Cluster
 
-PHILLY = Path(__file__).resolve().parents[2] / "shared" / "data" / "philly.csv"
 DAY = 24 * HOUR
 SPAN = 7 * DAY
 T0 = 1_800_000_000  # 2027-01-15
 LLAMA3_PER_GPU_SECOND = 419 / (54 * DAY * 16_384)
 H100_LEASES = ([8, 16, 32, 64, 128, 256, 512, 1024, 2048], [25, 15, 15, 15, 10, 8, 6, 4, 2])
 GB200_LEASES = ([4, 8, 36, 72, 100, 144, 288, 576, 1152], [10, 10, 15, 20, 5, 15, 12, 8, 5])
-PHILLY_CREDIT = (
-    "philly.csv: Microsoft Philly traces (Jeon et al., USENIX ATC '19, CC-BY-4.0), "
-    "via petuum/adaptdl"
-)
 
 
 @dataclass(frozen=True)
@@ -109,13 +101,8 @@ def fleet(scale: float) -> list[Cluster]:
 
 def experiments() -> tuple[list[tuple[int, int]], str]:
     """(GPUs, seconds) of experiment jobs, and where they come from."""
-    if PHILLY.exists():
-        with PHILLY.open() as f:
-            jobs = [(int(r["num_gpus"]), max(60, int(float(r["duration"]))))
-                    for r in csv.DictReader(f) if r["num_gpus"] and r["duration"]]  # fmt: skip
-        return jobs, PHILLY_CREDIT
-    jobs = [(j.gpus, max(60, j.duration)) for j in load_trace()]
-    return jobs, "packaged 4-week excerpt of " + PHILLY_CREDIT
+    trace = experiment_trace()
+    return [(j.gpus, max(60, j.duration)) for j in trace.jobs], trace.label
 
 
 def stream(topo: Topology, events: int, rng: random.Random) -> tuple[list[Event], str]:
@@ -301,22 +288,8 @@ class GcPauses:
 def simulate(placer: Placer, days: float, copies: int, seed: int) -> dict[str, object]:
     """The operations simulator on the engine as the stream left it, for `days`."""
     start = placer.clock
-    if PHILLY.exists():
-        with PHILLY.open() as f:
-            rows = list(csv.DictReader(f))
-        # From the first dense week on (the trace's first three weeks hold a few dozen jobs).
-        origin = int(calendar.timegm(time.strptime("2017-10-02 00:00:00", "%Y-%m-%d %H:%M:%S")))
-        trace = [
-            TraceJob(at - origin, max(1, round(float(r["duration"]))), int(r["num_gpus"]))
-            for r in rows
-            if (at := int(calendar.timegm(time.strptime(r["timestamp"], "%Y-%m-%d %H:%M:%S"))))
-            >= origin
-        ]  # fmt: skip
-        trace.sort(key=lambda j: j.submit)
-        period = trace[-1].submit + DAY
-    else:
-        trace, period = load_trace(), 28 * DAY
-    stream = ExperimentStream(trace, start, copies=copies, seed=seed, period=period)
+    trace = experiment_trace()
+    stream = ExperimentStream(trace.jobs, start, copies=copies, seed=seed, period=trace.period)
     sim = Simulator(placer, seed=seed, reliability=Reliability(),
                     experiments=ExperimentSettings(stream, "H100"))  # fmt: skip
     began, cpu = time.perf_counter(), time.process_time()
@@ -327,6 +300,7 @@ def simulate(placer: Placer, days: float, copies: int, seed: int) -> dict[str, o
     return {
         "days": days,
         "experiment_copies": copies,
+        "experiments_from": trace.label,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "decisions_per_s": {"wall": round(decisions / wall), "cpu": round(decisions / cpu)},

@@ -21,11 +21,13 @@ def test_the_operator_runs_the_simulated_cluster_from_the_cli(cli: Cli, server: 
     assert done["totals"]["failures"] > 0
     assert done["totals"]["experiments_submitted"] > 100  # the lab's Philly jobs
     assert done["experiment_model"] == "H100"
+    assert "Philly" in done["experiment_trace"]  # which trace: the shared table or the excerpt
     status = cli.run("ops", "status", "--json", key=admin).json()
     assert status["clock"] == done["clock"]
     text = cli.run("ops", "status", key=admin).out
     assert "utilisation" in text
     assert "node failures" in text
+    assert "Experiments replayed from" in text
 
     again = cli.run("ops", "run", "--until", "2020-01-01", key=admin, check=2)
     assert "only moves forward" in again.err

@@ -3,6 +3,9 @@ hourly metering, and a repaired node taking a shortfall back."""
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,8 +19,10 @@ from gpufleet.operations import (
     SimState,
     Simulator,
     TraceJob,
+    experiment_trace,
     hourly_usage,
     load_trace,
+    philly,
 )
 from gpufleet.placement import HOUR, HoldKind, Placer, Request, Topology, fail_node
 from gpufleet.planning.scenario import load_scenario_file
@@ -25,6 +30,8 @@ from gpufleet.planning.scenario.model import Cluster
 from tests.conftest import EXAMPLES
 
 T0 = 1_800_000_000 - 1_800_000_000 % HOUR
+DAY = 24 * HOUR
+PACKAGED = philly.PACKAGED
 
 
 def tiny(nodes: int = 2) -> Topology:
@@ -49,12 +56,54 @@ def test_repair_times_have_the_median_asked_for() -> None:
     assert np.median(times) / HOUR == pytest.approx(10, rel=0.1)
 
 
-def test_the_packaged_trace_is_four_weeks_of_philly_jobs() -> None:
+def test_the_packaged_excerpt_is_one_small_day_of_philly_jobs() -> None:
     jobs = load_trace()
-    assert len(jobs) == 46_070
-    assert {j.gpus for j in jobs} <= {1, 2, 4, 8, 12, 16, 24, 32, 64, 128}
-    assert max(j.gpus for j in jobs) == 32  # the 64- and 128-GPU jobs fell outside the window
-    assert jobs[-1].submit < 28 * 24 * HOUR
+    assert len(jobs) == 3_712  # 2017-10-20, the trace's busiest day
+    assert {j.gpus for j in jobs} <= {1, 2, 4, 8}
+    assert jobs[0].submit >= 0
+    assert jobs[-1].submit < 24 * HOUR
+    assert (resources.files("gpufleet") / "data" / PACKAGED).stat().st_size <= 40_000
+
+
+def test_the_trace_comes_from_the_environment_else_the_shared_table_else_the_excerpt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "shared" / "data" / "philly.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text(
+        "timestamp,duration,num_gpus,gpu_time,cluster\n"
+        "2017-09-30 10:00:00,50.0,1,50.0,a\n"  # before the first dense week: left out
+        "2017-10-02 01:00:00,120.4,8,963.2,a\n"
+        "2017-10-03 00:00:30,60.0,2,120.0,b\n"
+    )
+    deep = tmp_path / "repo" / "sub"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv(philly.ENV, raising=False)
+    found = experiment_trace(start=deep)  # shared/data/philly.csv two levels up
+    assert found.kind == "file"
+    assert found.path == str(table)
+    assert [(j.submit, j.duration, j.gpus) for j in found.jobs] == [
+        (HOUR, 120, 8), (DAY + 30, 60, 2)]  # fmt: skip
+    assert found.period == 2 * DAY  # whole days past the last submit
+    assert str(table) in found.label
+    assert "CC-BY-4.0" in found.label
+
+    monkeypatch.setenv(philly.ENV, str(tmp_path / "missing.csv"))
+    excerpt = experiment_trace(start=deep)  # named but missing: the excerpt, never the table
+    assert excerpt.kind == "excerpt"
+    assert excerpt.period == DAY
+    assert "missing.csv not found" in excerpt.label
+    assert "replayed every day" in excerpt.label
+
+    own = tmp_path / "own.csv"
+    own.write_text("submit_s,duration_s,gpus\n5,10,4\n")
+    monkeypatch.setenv(philly.ENV, str(own))
+    assert experiment_trace().jobs == (TraceJob(5, 10, 4),)
+
+    own.write_text("when,gpus\n1,2\n")
+    monkeypatch.setenv(philly.ENV, str(own))
+    with pytest.raises(InvalidInput, match="columns"):
+        experiment_trace()
 
 
 def test_a_stream_repeats_its_trace_and_copies_it_with_unique_names() -> None:
@@ -123,6 +172,7 @@ def test_the_demo_places_the_contracts_and_simulates_the_busiest_weeks() -> None
     out = demo.to_dict()
     assert out["totals"]["failures"] == t.failures
     assert out["window"]["start"].endswith("Z")
+    assert out["experiment_trace"] == experiment_trace().label  # says which trace it used
 
 
 def test_a_node_freed_by_an_ended_lease_takes_back_another_leases_shortfall() -> None:

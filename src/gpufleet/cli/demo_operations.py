@@ -19,8 +19,8 @@ from gpufleet.operations import (
     Simulator,
     Totals,
     busiest_model,
+    experiment_trace,
     hourly_usage,
-    load_trace,
     online_windows,
 )
 from gpufleet.operations.tell import iso
@@ -39,6 +39,7 @@ class OperationsDemo:
     refused: dict[str, list[str]]  # reason → contract ids
     experiment_model: str
     experiment_copies: int
+    experiment_trace: str  # which trace was replayed (its label)
     totals: Totals
     replaced_by: dict[str, int]
     notices: list[dict[str, Any]] = field(default_factory=list)
@@ -53,6 +54,7 @@ class OperationsDemo:
             "contracts": self.contracts, "placed": self.placed, "refused": self.refused,
             "experiment_model": self.experiment_model,
             "experiment_copies": self.experiment_copies,
+            "experiment_trace": self.experiment_trace,
             "totals": self.totals.to_dict(), "replaced_by": self.replaced_by,
             "preemption_notices": self.notices,
             "shortfall_gpu_hours_by_lease": dict(self.shortfall_leases),
@@ -89,7 +91,8 @@ def simulate_weeks(
     placer.advance(start)
     end = start + weeks * WEEK
     model = busiest_model(topology, scenario.clusters, start)
-    stream = ExperimentStream(load_trace(), start, copies=copies, seed=seed)
+    trace = experiment_trace()
+    stream = ExperimentStream(trace.jobs, start, copies=copies, seed=seed, period=trace.period)
     sim = Simulator(placer, seed=seed, experiments=ExperimentSettings(stream, model),
                     online=online_windows(topology, scenario.clusters))  # fmt: skip
     columns = (TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn())
@@ -109,7 +112,7 @@ def simulate_weeks(
     replaced = Counter(r.source.value for f in chunk.failures for r in f.outcome.replaced)
     return OperationsDemo(
         start, end, len(contracts), len(contracts) - sum(map(len, refused.values())), refused,
-        model, copies, sim.totals, dict(replaced), notices,
+        model, copies, trace.label, sim.totals, dict(replaced), notices,
         [(k, round(v, 1)) for k, v in sorted(short.items(), key=lambda kv: -kv[1])], len(usage),
         all(u.promised == u.delivered + u.shortfall for u in usage), time.perf_counter() - began,
     )  # fmt: skip
@@ -159,3 +162,4 @@ def show_operations(demo: OperationsDemo) -> None:
     ])  # fmt: skip
     for lease, hours in demo.shortfall_leases[:5]:
         console.print(f"  {lease}: {hours:,.1f} GPU-hours short", highlight=False)
+    console.print(f"Experiments replayed from {demo.experiment_trace}", highlight=False)

@@ -102,3 +102,5 @@ def show(s: OpsStatusOut) -> None:
          f"{t.experiments_refused:,} ({t.experiments_refused_fragmented:,}) / "
          f"{s.queued_experiments:,} / {t.experiments_abandoned:,}"),
     ])  # fmt: skip
+    if s.experiment_trace:
+        console.print(f"Experiments replayed from {s.experiment_trace}", highlight=False)

@@ -3,7 +3,9 @@ engine. Pure Python and numpy, no database: `gpufleet.services.operations` loads
 runs a chunk, and stores what it returns.
 
     placer = Placer(Topology(clusters), spare_share=0.02, clock=seconds(start))
-    stream = ExperimentStream(load_trace(), origin=seconds(start), copies=2, seed=7)
+    trace = experiment_trace()      # the Philly table where it lives, else a packaged excerpt
+    stream = ExperimentStream(trace.jobs, origin=seconds(start), copies=2, seed=7,
+                              period=trace.period)    # trace.label: say which one was used
     sim = Simulator(placer, seed=7, reliability=Reliability(),
                     experiments=ExperimentSettings(stream, "H100"),
                     online=online_windows(placer.topology, clusters))
@@ -15,20 +17,16 @@ runs a chunk, and stores what it returns.
 - Failures: Llama 3's rate per GPU-hour × GPUs per node, Poisson; repairs lognormal
   (`Reliability`, both configurable).
 - Leases start and end at their window; preemptions happen exactly at `reclaim_at`.
-- The lab's experiments: the Philly trace (Jeon et al., USENIX ATC'19, CC-BY-4.0) replayed
+- The lab's experiments: the Philly trace (Jeon et al., USENIX ATC'19, CC-BY-4.0), read from
+  where it lives (`philly.experiment_trace`, else a packaged one-day excerpt), replayed
   as the lowest priority stream (`experiments`); accepts reclaim them first
   (`gpufleet.services.preemption`).
 """
 
-from gpufleet.operations.experiments import (
-    TRACE_PERIOD,
-    Arrival,
-    ExperimentStream,
-    TraceJob,
-    load_trace,
-)
+from gpufleet.operations.experiments import Arrival, ExperimentStream, TraceJob
 from gpufleet.operations.fleet_online import busiest_model, online_windows
 from gpufleet.operations.metering import busy_gpu_seconds, ceil_hour, floor_hour, hourly_usage
+from gpufleet.operations.philly import TraceSource, experiment_trace, load_trace
 from gpufleet.operations.records import HourUsage, SimEvent, Totals
 from gpufleet.operations.reliability import LLAMA3_FAILURES_PER_GPU_HOUR, Reliability
 from gpufleet.operations.simulator import (
@@ -43,7 +41,6 @@ from gpufleet.operations.simulator import (
 
 __all__ = [
     "LLAMA3_FAILURES_PER_GPU_HOUR",
-    "TRACE_PERIOD",
     "Arrival",
     "Chunk",
     "ExperimentSettings",
@@ -58,9 +55,11 @@ __all__ = [
     "Simulator",
     "Totals",
     "TraceJob",
+    "TraceSource",
     "busiest_model",
     "busy_gpu_seconds",
     "ceil_hour",
+    "experiment_trace",
     "floor_hour",
     "hourly_usage",
     "load_trace",

@@ -1,28 +1,20 @@
-"""The lab's own experiments: the Philly trace replayed onto the simulation clock.
+"""The lab's own experiments: a trace of real jobs replayed onto the simulation clock.
 
-The package ships four weeks of it (`gpufleet/data/philly-4weeks.csv.gz`, see the README
-beside it): submit offset, duration and GPUs of 46,070 real jobs of 1–32 GPUs. A stream
-repeats those weeks from its origin for as long as the simulation runs, `copies` times over
-(each copy shifted by its own seeded offset) to scale the lab's demand to a larger fleet.
+`gpufleet.operations.philly` finds the trace (the Philly table where it lives, else a small
+packaged excerpt) and its period. A stream repeats the trace from its origin for as long as
+the simulation runs, `copies` times over (each copy shifted by its own seeded offset) to
+scale the lab's demand to a larger fleet.
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
-import gzip
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from gpufleet.domain.errors import InvalidInput
-
-PACKAGED_TRACE = "philly-4weeks.csv.gz"
-TRACE_PERIOD = 28 * 24 * 3600  # the packaged excerpt covers four weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,25 +34,6 @@ class Arrival:
     gpus: int
 
 
-def load_trace(path: Path | None = None) -> list[TraceJob]:
-    """Jobs of the packaged excerpt, or of a `submit_s,duration_s,gpus` file (.gz or not),
-    sorted by submit time."""
-    if path is None:
-        raw = (resources.files("gpufleet") / "data" / PACKAGED_TRACE).read_bytes()
-    else:
-        raw = path.read_bytes()
-    text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
-    jobs = [
-        TraceJob(int(row["submit_s"]), int(row["duration_s"]), int(row["gpus"]))
-        for row in csv.DictReader(io.StringIO(text))
-    ]
-    if not jobs or any(j.submit < 0 or j.duration <= 0 or j.gpus <= 0 for j in jobs):
-        raise InvalidInput(
-            "an experiment trace needs rows of submit_s ≥ 0, duration_s > 0, gpus > 0"
-        )
-    return sorted(jobs, key=lambda j: j.submit)
-
-
 class ExperimentStream:
     """Arrivals of a trace repeated every `period` seconds from `origin`, `copies` times."""
 
@@ -71,7 +44,7 @@ class ExperimentStream:
         *,
         copies: int = 1,
         seed: int = 0,
-        period: int = TRACE_PERIOD,
+        period: int,
     ) -> None:
         if copies < 1:
             raise InvalidInput("experiment copies must be at least 1")

@@ -44,9 +44,9 @@ from gpufleet.operations import (
     Simulator,
     Totals,
     busiest_model,
+    experiment_trace,
     floor_hour,
     hourly_usage,
-    load_trace,
     online_windows,
 )
 from gpufleet.operations.healing import heal_with
@@ -93,6 +93,7 @@ class OpsStatus:
     pending_repairs: int
     queued_experiments: int
     experiment_model: str | None
+    experiment_trace: str | None  # the trace the runs replayed, as its label
 
 
 def status(db: Database, caller: Principal) -> OpsStatus:
@@ -165,14 +166,15 @@ def run_advance(
 def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, end: int) -> None:
     conn, placer = s.conn, s.placer
     specs = fleet_repo.cluster_specs(conn)
-    experiments = None
+    experiments, trace = None, None
     model, origin = row.experiment_model, seconds(row.experiments_origin)
     if options.experiments and model is None and specs:  # the fleet came after the first run
         model, origin = busiest_model(placer.topology, specs, s.clock), s.clock
         repo.change(conn, experiment_model=model, experiments_origin=at(origin))
     if options.experiments and model is not None:
-        stream = ExperimentStream(load_trace(), origin, copies=options.experiment_copies,
-                                  seed=options.seed)  # fmt: skip
+        trace = experiment_trace()
+        stream = ExperimentStream(trace.jobs, origin, copies=options.experiment_copies,
+                                  seed=options.seed, period=trace.period)  # fmt: skip
         experiments = ExperimentSettings(stream, model)
         repo.change(conn, experiment_copies=options.experiment_copies)
     sim = Simulator(placer, seed=options.seed, reliability=options.reliability,
@@ -191,7 +193,9 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
     totals = Totals.from_dict(row.totals)
     totals.merge(chunk.totals)
     repo.change(conn, metered_until=at(max(metered, floor_hour(end))), totals=totals.to_dict(),
-                sim_state=_sim_state_json(s, sim.state), updated_at=s.now)  # fmt: skip
+                sim_state=_sim_state_json(s, sim.state, trace.label if trace else
+                                          row.sim_state.get("trace")),
+                updated_at=s.now)  # fmt: skip
 
 
 def append_events(conn: Connection, news: Iterable[SimEvent]) -> None:
@@ -251,8 +255,9 @@ def _sim_state(s: PlacementSession, data: dict[str, Any]) -> SimState:
     )
 
 
-def _sim_state_json(s: PlacementSession, state: SimState) -> dict[str, Any]:
+def _sim_state_json(s: PlacementSession, state: SimState, trace: str | None) -> dict[str, Any]:
     return {
+        "trace": trace,  # which experiment trace the runs replayed (its label)
         "repairs": {str(s.node_id(node)): t for node, t in state.repairs.items()},
         "queue": [[q.name, q.duration, q.gpus, q.since, q.tries] for q in state.queue],
         "notices": state.notices,
@@ -305,5 +310,5 @@ def _status(s: PlacementSession, row: repo.OpsRow) -> OpsStatus:
         run_until=row.run_until, run_error=row.run_error, totals=row.totals,
         pending_repairs=len(row.sim_state.get("repairs", {})),
         queued_experiments=len(row.sim_state.get("queue", [])),
-        experiment_model=row.experiment_model,
+        experiment_model=row.experiment_model, experiment_trace=row.sim_state.get("trace"),
     )  # fmt: skip

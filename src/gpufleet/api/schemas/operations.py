@@ -66,6 +66,11 @@ class OpsStatusOut(ApiModel):
     pending_repairs: int
     queued_experiments: int
     experiment_model: str | None
+    experiment_trace: str | None = Field(
+        default=None,
+        description="The experiment trace the runs replayed: the Philly table's path, or the "
+        "packaged one-day excerpt (replayed every day); null before the first run",
+    )
     totals: OpsTotals
 
     @classmethod
@@ -87,5 +92,5 @@ class OpsStatusOut(ApiModel):
             run_status=s.run_status,
             run_until=s.run_until, run_error=s.run_error, pending_repairs=s.pending_repairs,
             queued_experiments=s.queued_experiments, experiment_model=s.experiment_model,
-            totals=totals,
+            experiment_trace=s.experiment_trace, totals=totals,
         )  # fmt: skip
