@@ -11,16 +11,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from gpufleet.adapters.db.tables import metadata
+from gpufleet.api.app import create_app
 from gpufleet.config import home
 from gpufleet.hosting.fake_upstream import FakeUpstream
-from gpufleet.hosting.runtime import flush_meters
-from tests.conftest import Actor, LiveServer
+from gpufleet.hosting.runtime import HostingRuntime, flush_meters
+from gpufleet.services.database import Database
+from tests.conftest import Actor, LiveServer, make_operator
 from tests.hosting_support import deploy, new_tenant, serve_in_thread, tiny_model_dir
 
 CANARY = f"CANARY-{uuid.uuid4().hex}"
@@ -117,3 +120,48 @@ def _holds(path: Path) -> bool:
         return CANARY.encode() in path.read_bytes()
     except OSError:
         return False
+
+
+class _Leaky:
+    """A backend whose failures quote the prompt, as a careless library's might."""
+
+    async def generate(self, request: Any, on_usage: Any) -> Any:
+        raise RuntimeError(f"cannot handle {request.messages}")
+
+    async def complete(self, request: Any, on_usage: Any) -> Any:
+        raise RuntimeError(f"cannot handle {request.messages}")
+
+    def queue_depth(self) -> int:
+        return 0
+
+    def replica_count(self) -> int:
+        return 1
+
+    async def scale_to(self, replicas: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def test_unexpected_errors_are_logged_without_what_was_sent(
+    sqlite_db: Database, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    operator = make_operator(sqlite_db)
+    app = create_app(sqlite_db)
+    app.state.hosting = HostingRuntime(sqlite_db, backend_factory=lambda d, ledger: _Leaky())  # type: ignore[arg-type,return-value]
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=operator.headers) as op:
+        deploy(op, "tiny", f"dir:{tiny_model_dir()}")
+        key = new_tenant(operator, op, "acme-ai")
+        said = {"model": "tiny", "messages": [{"role": "user", "content": CANARY}]}
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            whole = client.post("/v1/chat/completions", json=said)
+            streamed = client.post("/v1/chat/completions", json={**said, "stream": True})
+    assert whole.status_code == 500
+    assert whole.json()["error"]["type"] == "server_error"
+    assert streamed.status_code == 500
+    assert "RuntimeError" in caplog.text  # the operator learns what failed, and where ...
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert CANARY not in logged  # ... but not what was sent
+    assert CANARY not in whole.text + streamed.text

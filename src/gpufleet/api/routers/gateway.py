@@ -10,6 +10,8 @@ ends, also when the caller hangs up mid-stream. No text of the request or answer
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from gpufleet.hosting.keys import require_inference
 from gpufleet.hosting.limits import RateLimited
 from gpufleet.hosting.metering import Usage
 from gpufleet.hosting.openai_api import ChatRequest, ChunkWriter, CompletionRequest
-from gpufleet.hosting.runtime import HostingRuntime, new_request_id, runtime_of
+from gpufleet.hosting.runtime import new_request_id, runtime_of
 
 
 async def chat_completions(request: Request) -> Response:
@@ -36,6 +38,7 @@ async def completions(request: Request) -> Response:
 
 # Plain Starlette routes: no dependency solving (the app's sync dependencies would each cost
 # a thread-pool hop per request) and no schema; these routes parse and answer for themselves.
+log = logging.getLogger("gpufleet.gateway")
 router = APIRouter()
 router.add_route(
     "/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False
@@ -77,6 +80,8 @@ async def _serve(request: Request, *, chat: bool) -> Response:
             generation = await backend.generate(generation_request, bill)
     except (GpufleetError, RateLimited) as error:
         return openai_api.error_response(error)
+    except Exception as error:  # logged without its message: it could quote the prompt
+        return _internal(error)
     if body.stream:
         writer = ChunkWriter(request_id, body.model, chat)
         return StreamingResponse(
@@ -84,16 +89,31 @@ async def _serve(request: Request, *, chat: bool) -> Response:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    return await _whole(runtime, generation, request_id, body.model, chat)
+    return await _whole(generation, request_id, body.model, chat)
 
 
-async def _whole(
-    runtime: HostingRuntime, generation: Any, request_id: str, model: str, chat: bool
-) -> Response:
+def _internal(error: Exception) -> Response:
+    """A 500 in OpenAI's shape. The log names the error's type and where it happened, never
+    its message or the request: those could contain what the caller sent."""
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+    log.error("gateway error %s at %s", type(error).__name__, where)
+    body = {
+        "message": "internal error; the operator can see the log",
+        "type": "server_error",
+        "param": None,
+        "code": "internal",
+    }
+    return JSONResponse({"error": body}, status_code=500)
+
+
+async def _whole(generation: Any, request_id: str, model: str, chat: bool) -> Response:
     try:
         pieces = [piece async for piece in generation]
     except GpufleetError as error:
         return openai_api.error_response(error)
+    except Exception as error:
+        return _internal(error)
     finally:
         generation.cancel()
     usage = generation.usage or Usage(0, 0)
@@ -111,9 +131,13 @@ async def _events(generation: Any, writer: ChunkWriter, usage_chunk: bool) -> As
         try:
             async for piece in generation:
                 yield writer.text(piece)
-        except GpufleetError as error:
-            failure = error if isinstance(error, Unavailable) else Unavailable(error.message)
-            yield b"data: " + openai_api.error_response(failure).body + b"\n\n"
+        except Exception as error:
+            if isinstance(error, GpufleetError):
+                failure = error if isinstance(error, Unavailable) else Unavailable(error.message)
+                body = openai_api.error_response(failure).body
+            else:
+                body = _internal(error).body
+            yield b"data: " + bytes(body) + b"\n\n"
             return
         yield writer.text("", generation.finish_reason or "stop")
         if usage_chunk:
