@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from sqlalchemy import select
@@ -135,6 +136,17 @@ def test_errors_come_in_openai_shape(live_server: LiveServer, gateway: str) -> N
         client(live_server, gateway).chat.completions.create(model="tiny", messages=MESSAGES,  # type: ignore[arg-type]
                                                              temperature=7)  # fmt: skip
     assert bad.value.param == "temperature"
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {gateway}"}
+    ) as raw:
+        for body in (
+            b"{not json",
+            b'{"model": "a\\u0000b", "messages": [{"role": "user", "content": "x"}]}',
+            b"[]",
+        ):
+            refused = raw.post("/v1/chat/completions", content=body)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["type"] == "invalid_request_error"
     assert stored_usage(live_server) == []  # refused requests are not billed
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gpufleet.api.schemas.common import Text
 from gpufleet.domain import errors
 from gpufleet.hosting.limits import RateLimited
 from gpufleet.hosting.metering import Usage
@@ -40,7 +41,7 @@ class StreamOptions(BaseModel):
 
 class _Common(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1, max_length=100)
+    model: Text = Field(min_length=1, max_length=100)  # no NUL: it is looked up in the DB
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -94,7 +95,7 @@ def parse(kind: type[_Common], raw: bytes) -> Any:
         first = error.errors()[0]
         if first["type"] == "json_invalid":
             raise errors.InvalidInput("request body is not valid JSON") from None
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"]) or "body"
         # Pydantic's message names the field and the rule; the input value is left out.
         issue = errors.Issue(where, first["msg"])
         raise errors.InvalidInput(f"{where}: {first['msg']}", [issue]) from None
