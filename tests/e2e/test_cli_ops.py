@@ -12,6 +12,9 @@ def test_the_operator_runs_the_simulated_cluster_from_the_cli(cli: Cli, server: 
     admin = cli.run("admin", "init", "--json").json()["api_key"]
     cli.run("fleet", "import", str(EXAMPLES / "small.yaml"), key=admin)
     until = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:00:00")
+    placed = cli.run("ops", "place-leases", "--json", key=admin).json()
+    assert placed["placed"] == {"lease-1": 64}  # the scenario's signed lease, on 64 nodes
+    assert "Placed 0 recorded lease(s)" in cli.run("ops", "place-leases", key=admin).out
 
     done = cli.run("ops", "run", "--until", until, "--seed", "3", "--failures-per-gpu-hour",
                    "0.0002", "--json", key=admin).json()  # fmt: skip

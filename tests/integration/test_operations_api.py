@@ -58,7 +58,7 @@ def test_the_operator_advances_the_clock_and_each_tenant_sees_only_its_own_lease
     assert done["run_status"] == "idle", done
     assert done["clock"] == "2027-02-08T00:00:00Z"
     assert done["totals"]["failures"] > 100
-    assert done["totals"]["leases_started"] == 2
+    assert done["totals"]["leases_started"] == 3  # and lease-1, recorded, placed by the run
     assert 0 < done["totals"]["utilisation"] < 1
     everything = all_pages(op, "/v1/events", limit=1000)
     assert sum(e["kind"] == "node.failed" for e in everything) == done["totals"]["failures"]
@@ -66,13 +66,14 @@ def test_the_operator_advances_the_clock_and_each_tenant_sees_only_its_own_lease
     acme, beta = (tenant_client(server, op, name) for name in ("acme-ai", "beta-labs"))
     for client, mine, theirs in ((acme, leases["rfq-1"], leases["rfq-2"]),
                                  (beta, leases["rfq-2"], leases["rfq-1"])):  # fmt: skip
+        own = {mine, "lease-1"} if client is acme else {mine}  # lease-1 is acme-ai's
         seen = all_pages(client, "/v1/events", limit=1000)
         subjects = {e["subject"] for e in seen if e["kind"].startswith(("lease.", "sla."))}
         assert mine in subjects
         assert theirs not in subjects
         assert not any(e["kind"].startswith("node.") for e in seen)
         started_events = [e for e in seen if e["kind"] == "lease.started"]
-        assert [e["subject"] for e in started_events] == [mine]
+        assert {e["subject"] for e in started_events} == own
         streamed, _ = read_stream(client, 1.5)  # the live stream: the same events, no others
         assert streamed
         assert [e["id"] for e in streamed] == [e["id"] for e in seen][: len(streamed)]
@@ -98,4 +99,23 @@ def test_bad_advances_are_refused_with_the_field_named(server: LiveServer, opera
     far = error_of(op.post("/v1/ops/advance", json={"until": "2031-01-01"}), 422)
     assert "advance in steps" in far["message"]
     assert expect(op.get("/v1/ops/status"), 200)["run_status"] == "idle"
+    op.close()
+
+
+def test_the_operator_places_recorded_leases_by_hand(server: LiveServer, operator: Actor) -> None:
+    op = server.client(operator)
+    import_small(op)
+    assert expect(op.get("/v1/leases/lease-1"), 200)["assignments"] == []
+
+    placed = expect(op.post("/v1/ops/place-recorded-leases"), 200)
+
+    assert placed == {"placed": {"lease-1": 64}, "refused": [], "over": []}  # 512 H100
+    lease = expect(op.get("/v1/leases/lease-1"), 200)
+    assert lease["state"] == "scheduled"
+    assert sum(a["gpus"] for a in lease["assignments"]) == 512
+    again = expect(op.post("/v1/ops/place-recorded-leases"), 200)
+    assert again["placed"] == {}
+    acme = tenant_client(server, op, "acme-ai")
+    error_of(acme.post("/v1/ops/place-recorded-leases"), 403)
+    acme.close()
     op.close()

@@ -4,6 +4,7 @@ node changes going through the engine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,17 @@ def test_advance_runs_leases_failures_and_metering(db: Database, operator: Actor
     assert done.metered_until == done.clock
     totals = done.totals
     assert totals["failures"] > 50
-    assert totals["leases_started"] == 1  # rfq-2's lease began on 01-11
+    assert totals["leases_started"] == 2  # lease-1 (recorded) on 01-04, rfq-2's on 01-11
     assert 0.0 < totals["utilisation"] < 1.0
     kinds = dict(rows(db, select(events.c.kind, func.count()).group_by(events.c.kind)))
     assert kinds["node.failed"] == totals["failures"]
     assert kinds["node.repaired"] == totals["repairs"]
-    assert kinds["lease.started"] == 1
+    assert kinds["lease.started"] == 2
     assert all(t is None for (t,) in rows(db, select(events.c.tenant_id).where(
         events.c.kind.in_(["node.failed", "node.repaired"]))))  # fmt: skip
-    started = rows(
-        db, select(events.c.at, events.c.subject).where(events.c.kind == "lease.started")
-    )
+    rfq2 = select(leases.c.id).where(leases.c.request_id == "rfq-2").scalar_subquery()
+    started = rows(db, select(events.c.at, events.c.subject)
+                   .where(events.c.kind == "lease.started", events.c.subject == rfq2))  # fmt: skip
     assert started[0].at.replace(tzinfo=UTC) == datetime(2027, 1, 11, tzinfo=UTC)
     lease_id = started[0].subject
     state = rows(db, select(leases.c.state).where(leases.c.id == lease_id))
@@ -239,3 +240,52 @@ def test_a_node_the_operator_brings_back_up_ends_a_leases_shortfall(
                 .where(events.c.kind == "lease.node_replaced").order_by(events.c.id))  # fmt: skip
     assert back[-1].data["source"] == "repaired"
     assert back[-1].tenant_id is not None
+
+
+def _recorded_fleet(db: Database, operator: Actor) -> None:
+    """One pod of four 8-GPU nodes (one spare block): room for 24 GPUs, leases of 32."""
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    signed = [{"id": f"lease-{c}", "customer": f"cust-{c}", "gpu_model": "H100", "gpus": 16,
+               "start": "2027-01-05", "end": "2027-02-01", "price_per_gpu_hour": 2.0}
+              for c in "ab"]  # fmt: skip
+    scenario = parse_scenario({
+        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
+                                                  "periods": 8},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "leases": signed,
+    })  # fmt: skip
+    fleet.import_scenario(db, operator.principal, scenario)
+
+
+def _lease_states(db: Database) -> dict[str, str | None]:
+    return dict(rows(db, select(leases.c.id, leases.c.state)))
+
+
+def test_a_run_places_the_recorded_leases_first_and_names_those_that_do_not_fit(
+    db: Database, operator: Actor
+) -> None:
+    _recorded_fleet(db, operator)
+    assert _lease_states(db) == {"lease-a": None, "lease-b": None}
+    quiet = AdvanceOptions(NOW + timedelta(days=3), seed=1, reliability=Reliability(0.0),
+                           experiments=False)  # fmt: skip
+
+    done = advance(db, operator.principal, quiet)
+
+    assert _lease_states(db) == {"lease-a": "active", "lease-b": "unplaced"}
+    assert done.totals["leases_started"] == 1  # the simulation ran lease-a from 01-05
+    assert _live_nodes(db, "lease-a", NOW + timedelta(days=3)) != []
+    assert _live_nodes(db, "lease-b", NOW) == []
+    unplaced = rows(db, select(events.c.subject, events.c.tenant_id, events.c.data)
+                    .where(events.c.kind == "lease.unplaced"))  # fmt: skip
+    assert [(u.subject, u.tenant_id) for u in unplaced] == [("lease-b", None)]  # operator's
+    assert unplaced[0].data["refusal"] == "not_enough_capacity"
+
+    advance(db, operator.principal, replace(quiet, until=NOW + timedelta(days=4)))
+    again = rows(db, select(func.count()).where(events.c.kind == "lease.unplaced"))
+    assert again[0][0] == 1  # a run does not repeat a refusal; the operator retries
+
+    retried = rentals.place_recorded(db, operator.principal)
+    assert retried.placed == {}
+    assert list(retried.refused) == ["lease-b"]

@@ -77,6 +77,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/tenants/{tenant}/inference-keys"): FOREIGN_OBJECT,
     ("POST", "/v1/ops/advance"): OPERATOR_ONLY,
     ("GET", "/v1/ops/status"): OPERATOR_ONLY,
+    ("POST", "/v1/ops/place-recorded-leases"): OPERATOR_ONLY,
 }
 
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gpufleet.api.schemas.operations import AdvanceIn, OpsStatusOut
+from gpufleet.api.schemas.operations import AdvanceIn, OpsStatusOut, RecordedLeasesOut
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import JsonFlag, api
 from gpufleet.domain.errors import GpufleetError
@@ -68,6 +68,23 @@ def follow(started: OpsStatusOut, *, quiet: bool) -> OpsStatusOut:
                     f"{t.replacements:,} replacements  {t.shortfalls:,} shortfalls")  # fmt: skip
             bar.update(task, completed=done, description=line)
     return status
+
+
+@ops.command("place-leases")
+def place_leases(as_json: bool = JsonFlag) -> None:
+    """Place the leases recorded from a scenario on concrete nodes now (also done for new
+    ones by every `ops run`); those that do not fit are listed with the reason."""
+    done = api().post("/v1/ops/place-recorded-leases", RecordedLeasesOut, {})
+    if as_json:
+        emit_json(done)
+        return
+    console.print(f"Placed {len(done.placed)} recorded lease(s); {len(done.refused)} do not fit; "
+                  f"{len(done.over)} already over.", highlight=False)  # fmt: skip
+    rows = [(lease, f"{nodes:,} nodes") for lease, nodes in done.placed.items()]
+    rows += [(r.lease_id, f"refused, {r.reason.replace('_', ' ')}: {r.message}")
+             for r in done.refused]  # fmt: skip
+    if rows:
+        table(None, ["lease", "outcome"], rows)
 
 
 @ops.command("status")

@@ -108,15 +108,17 @@ class Recorded:
     over: list[str]  # windows already over: nothing to place
 
 
-def place_recorded_leases(s: PlacementSession) -> Recorded:
+def place_recorded_leases(s: PlacementSession, *, retry_refused: bool = True) -> Recorded:
     """Places the leases that were signed elsewhere and only recorded here (a scenario's
-    `leases`, state NULL), each as itself; a lease that does not fit stays unplaced and is
-    named in the answer and in an operator event. Refusals leave the engine unchanged."""
+    `leases`, state NULL), each as itself; a lease that does not fit is marked 'unplaced'
+    and named in the answer and in an operator event (`lease.unplaced`). Refusals leave the
+    engine unchanged. `retry_refused=False` (every simulation run) leaves the 'unplaced'
+    ones alone, so a run does not repeat the same refusal; the operator retries them."""
     placed: dict[str, int] = {}
     refusals: dict[str, Refusal] = {}
     over: list[str] = []
     news: list[NewEvent] = []
-    for lease_id in leases_repo.unplaced_leases(s.conn):
+    for lease_id in leases_repo.unplaced_leases(s.conn, refused_too=retry_refused):
         lease = rentals_repo.get(s.conn, "lease", lease_id, None)
         assert lease is not None
         if seconds(lease.end) <= max(s.clock, seconds(s.now)):
@@ -125,7 +127,11 @@ def place_recorded_leases(s: PlacementSession) -> Recorded:
         result = s.placer.place(request_for(replace(lease, id=lease_id), lease_id, s))
         if isinstance(result, Refusal):
             refusals[lease_id] = result
-            news.append(NewEvent("lease.unplaced", lease_id, None, {"reason": result.message}))
+            leases_repo.set_lease_state(s.conn, lease_id, leases_repo.UNPLACED)
+            news.append(NewEvent("lease.unplaced", lease_id, None, {
+                "reason": result.message, "refusal": result.reason.value,
+                "gpu_model": lease.gpu_model, "gpus": lease.gpus,
+            }))  # fmt: skip
             continue
         leases_repo.set_lease_state(s.conn, lease_id, "scheduled")
         placed[lease_id] = len(result.nodes)

@@ -2,6 +2,7 @@
 session (one transaction), and keep the operator's node changes going through the engine.
 
     advance(db, operator, AdvanceOptions(until, seed=7))   # synchronous; resumable
+        # (both first place the leases recorded from a scenario, `place_recorded_leases`)
     start_advance(...) then run_advance(...)                # the API's background run
     status(db, operator)
 
@@ -53,6 +54,7 @@ from gpufleet.operations.healing import heal_with
 from gpufleet.operations.tell import failure_events, healed_event
 from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
 from gpufleet.services.database import Database
+from gpufleet.services.leasing import place_recorded_leases
 from gpufleet.services.placement import PlacementSession, placement_session
 
 MAX_SPAN = 400 * 24 * HOUR  # one run covers at most this much simulated time
@@ -130,6 +132,9 @@ def start_advance(db: Database, caller: Principal, options: AdvanceOptions) -> O
             days, clock = MAX_SPAN // (24 * HOUR), at(s.clock).isoformat()
             raise InvalidInput(f"until is more than {days} days after the simulated clock "
                                f"({clock}); advance in steps")  # fmt: skip
+        # Leases recorded from a scenario are placed first, or the run would not see them;
+        # one that does not fit is named in a `lease.unplaced` event and not retried here.
+        place_recorded_leases(s, retry_refused=False)
         repo.change(s.conn, run_status="running", run_until=until, run_seed=options.seed,
                     run_error=None, updated_at=s.now)  # fmt: skip
         return _status(s, _row(s))

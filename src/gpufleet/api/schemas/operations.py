@@ -10,6 +10,7 @@ from pydantic import Field
 from gpufleet.api.schemas.common import ApiModel
 from gpufleet.operations import LLAMA3_FAILURES_PER_GPU_HOUR, Reliability
 from gpufleet.planning.scenario.fields import Instant
+from gpufleet.services.leasing import Recorded
 from gpufleet.services.operations import AdvanceOptions, OpsStatus
 
 
@@ -94,3 +95,23 @@ class OpsStatusOut(ApiModel):
             queued_experiments=s.queued_experiments, experiment_model=s.experiment_model,
             experiment_trace=s.experiment_trace, totals=totals,
         )  # fmt: skip
+
+
+class RefusedLeaseOut(ApiModel):
+    lease_id: str
+    reason: str = Field(description="The engine's reason code, e.g. not_enough_capacity")
+    message: str
+
+
+class RecordedLeasesOut(ApiModel):
+    """Leases recorded from a scenario, placed on concrete nodes (or not)."""
+
+    placed: dict[str, int] = Field(description="Lease id → the nodes it was placed on")
+    refused: list[RefusedLeaseOut] = Field(description="Leases that do not fit (state 'unplaced')")
+    over: list[str] = Field(description="Leases whose window is over: nothing to place")
+
+    @classmethod
+    def of(cls, r: Recorded) -> RecordedLeasesOut:
+        refused = [RefusedLeaseOut(lease_id=lease_id, reason=x.reason.value, message=x.message)
+                   for lease_id, x in r.refused.items()]  # fmt: skip
+        return cls(placed=dict(r.placed), refused=refused, over=list(r.over))

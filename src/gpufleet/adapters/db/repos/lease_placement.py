@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, or_, select, update
 
 from gpufleet.adapters.db.tables import blocks, clusters, leases, nodes, pods, rental_requests
 from gpufleet.adapters.db.tables_placement import node_assignments
@@ -116,7 +116,14 @@ def lease_assignments(conn: Connection, lease_id: str) -> list[NodeAssignment]:
     ]
 
 
-def unplaced_leases(conn: Connection) -> list[str]:
-    """Leases with no placement yet (recorded from a scenario), oldest id first."""
-    query = select(leases.c.id).where(leases.c.state.is_(None)).order_by(leases.c.id)
+UNPLACED = "unplaced"  # a recorded lease that did not fit when it was tried
+
+
+def unplaced_leases(conn: Connection, *, refused_too: bool = False) -> list[str]:
+    """Leases with no placement yet (recorded from a scenario), oldest id first; with
+    `refused_too`, also those that were tried and did not fit (state 'unplaced')."""
+    missing: list[ColumnElement[bool]] = [leases.c.state.is_(None)]
+    if refused_too:
+        missing.append(leases.c.state == UNPLACED)
+    query = select(leases.c.id).where(or_(*missing)).order_by(leases.c.id)
     return list(conn.execute(query).scalars())
