@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import httpx
+
 from gpufleet.adapters.db.engine import make_engine
 from gpufleet.adapters.db.repos import access as access_repo
 from gpufleet.services.database import Database
@@ -42,6 +44,11 @@ def test_close_a_month_and_read_the_invoice(cli: Cli, server: str, db_url: str) 
     assert round(float(total) * 10**6) == shown["total_micros"]
     html = cli.run("invoices", "show", invoice_id, "--format", "html", key=tenant_key).out
     assert html.startswith("<!doctype html>")
+    # The CLI renders from the JSON with the server's own functions: the same documents.
+    headers = {"Authorization": f"Bearer {tenant_key}"}
+    served = {f: httpx.get(f"{server}/v1/invoices/{invoice_id}", params={"format": f},
+                           headers=headers).text for f in ("csv", "html")}  # fmt: skip
+    assert served == {"csv": as_csv, "html": html}
     assert "total" in cli.run("invoices", "show", invoice_id, key=tenant_key).out
 
     usage = cli.run("usage", "--from", "2026-01-01", "--to", "2026-02-01", "--json",
