@@ -119,3 +119,54 @@ def test_the_operator_places_recorded_leases_by_hand(server: LiveServer, operato
     error_of(acme.post("/v1/ops/place-recorded-leases"), 403)
     acme.close()
     op.close()
+
+
+def _tiny_doc(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """One pod of four 8-GPU nodes, one of them spare: 24 GPUs to place."""
+    return {
+        "version": 1, "name": "tiny",
+        "horizon": {"start": "2027-01-04", "period": "week", "periods": 8},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "rental_requests": requests,
+    }  # fmt: skip
+
+
+def test_a_lease_preempted_for_an_accept_is_told_when_its_notice_came(
+    server: LiveServer, operator: Actor
+) -> None:
+    op = server.client(operator)
+    spot = {"id": "rfq-spot", "customer": "spotco", "gpu_model": "H100", "gpus": 24,
+            "start": "2027-01-05", "end": "2027-02-01", "price_per_gpu_hour": 1.0,
+            "class": "interruptible", "notice_hours": 30}  # fmt: skip
+    firm = {"id": "rfq-firm", "customer": "firmco", "gpu_model": "H100", "gpus": 16,
+            "start": "2027-01-08", "end": "2027-02-01", "price_per_gpu_hour": 3.0}  # fmt: skip
+    expect(op.post("/v1/fleet/import", json=_tiny_doc([spot, firm])), 201)
+    victim = expect(op.post("/v1/rental-requests/rfq-spot/accept"), 200)["lease"]["id"]
+    expect(op.post("/v1/rental-requests/rfq-firm/accept"), 200)  # reclaims rfq-spot's nodes
+    [notice] = [e for e in all_pages(op, "/v1/events", limit=1000)
+                if e["kind"] == "lease.preemption_notice"]  # fmt: skip
+    assert notice["subject"] == victim
+
+    body = {"until": "2027-01-10T00:00:00Z", "seed": 1, "failures_per_gpu_hour": 0.0,
+            "experiments": False}  # fmt: skip
+    expect(op.post("/v1/ops/advance", json=body), 202)
+    assert wait_idle(op)["totals"]["preemptions"] == 1
+
+    spotco = tenant_client(server, op, "spotco")
+    [gone] = [e for e in all_pages(spotco, "/v1/events", limit=1000)
+              if e["kind"] == "lease.preempted"]  # fmt: skip
+    data = gone["data"]
+    assert gone["subject"] == victim
+    assert notice["data"]["notice_at"] == "2027-01-04"  # as the accept wrote it
+    assert data["notice_at"] == "2027-01-04T00:00:00Z"
+    notice_at = datetime.fromisoformat(data["notice_at"])
+    preempted_at = datetime.fromisoformat(data["preempted_at"])
+    assert preempted_at == datetime.fromisoformat(notice["data"]["reclaim_at"])
+    assert (preempted_at - notice_at).total_seconds() >= data["notice_hours"] * 3600
+    assert data["notice_given_hours"] == data["notice_hours"] == 30
+    lease = expect(spotco.get(f"/v1/leases/{victim}"), 200)
+    assert lease["state"] == "preempted"
+    spotco.close()
+    op.close()

@@ -51,7 +51,7 @@ from gpufleet.operations import (
     online_windows,
 )
 from gpufleet.operations.healing import heal_with
-from gpufleet.operations.tell import failure_events, healed_event
+from gpufleet.operations.tell import failure_events, healed_event, iso
 from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
 from gpufleet.services.database import Database
 from gpufleet.services.leasing import place_recorded_leases
@@ -189,6 +189,7 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
     s.save(sorted(chunk.touched))
     for node, state, when, reason in chunk.node_changes:
         fleet_repo.set_node_state(conn, s.node_id(node), state, reason, at(when))
+    complete_preemptions(conn, chunk.events)
     append_events(conn, chunk.events)
     _lease_states(s, chunk)
     metered = seconds(row.metered_until)
@@ -215,6 +216,23 @@ def append_events(conn: Connection, news: Iterable[SimEvent]) -> None:
         batch.append(NewEvent(e.kind, e.subject, e.tenant or None, e.data))
     if batch and when is not None:
         events_repo.append(conn, batch, at(when))
+
+
+def complete_preemptions(conn: Connection, news: list[SimEvent]) -> None:
+    """Every `lease.preempted` says when its notice was given and how many hours before:
+    the simulation knows the notices it gave itself; a notice from an accept or from the
+    operator is read back from its `lease.preemption_notice` event, written at notice."""
+    preempted = [e for e in news if e.kind == "lease.preempted"]
+    missing = [e.subject for e in preempted if not e.data.get("notice_at")]
+    recorded = leases_repo.first_notices(conn, missing)
+    for e in preempted:
+        text = e.data.get("notice_at") or recorded.get(e.subject)
+        if text is None:
+            e.data["notice_given_hours"] = None
+            continue
+        notice = seconds(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
+        e.data["notice_at"] = iso(notice)  # one form, whichever wrote it
+        e.data["notice_given_hours"] = round((e.at - notice) / HOUR, 3)
 
 
 def _lease_states(s: PlacementSession, chunk: Chunk) -> None:

@@ -9,7 +9,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, insert, or_, select, update
 
-from gpufleet.adapters.db.tables import blocks, clusters, leases, nodes, pods, rental_requests
+from gpufleet.adapters.db.tables import (
+    blocks,
+    clusters,
+    events,
+    leases,
+    nodes,
+    pods,
+    rental_requests,
+)
 from gpufleet.adapters.db.tables_placement import node_assignments
 from gpufleet.domain.rentals import Rental
 from gpufleet.domain.timeutil import to_utc
@@ -127,3 +135,20 @@ def unplaced_leases(conn: Connection, *, refused_too: bool = False) -> list[str]
         missing.append(leases.c.state == UNPLACED)
     query = select(leases.c.id).where(or_(*missing)).order_by(leases.c.id)
     return list(conn.execute(query).scalars())
+
+
+def first_notices(conn: Connection, lease_ids: Sequence[str]) -> dict[str, str]:
+    """When each lease was first given notice of preemption (`notice_at` of its first
+    `lease.preemption_notice` event, ISO 8601), for the leases that had one."""
+    if not lease_ids:
+        return {}
+    query = (
+        select(events.c.subject, events.c.data)
+        .where(events.c.kind == "lease.preemption_notice", events.c.subject.in_(lease_ids))
+        .order_by(events.c.id)
+    )
+    found: dict[str, str] = {}
+    for subject, data in conn.execute(query):
+        if isinstance(data, dict) and data.get("notice_at"):
+            found.setdefault(subject, str(data["notice_at"]))
+    return found
