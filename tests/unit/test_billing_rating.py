@@ -25,6 +25,7 @@ from gpufleet.billing import (
     validate_tiers,
 )
 from gpufleet.billing.invoice import Invoice, invoice_id, numbered, totals_of
+from gpufleet.billing.reconcile import PlannedRental, planned_by_month
 from gpufleet.billing.render import invoice_csv, invoice_html
 
 prices = st.integers(min_value=1, max_value=100_000_000)  # up to $100 per GPU-hour
@@ -180,3 +181,18 @@ def test_an_invoice_renders_as_csv_and_html_with_the_same_totals() -> None:
     assert "<b>model</b>" not in page
     assert invoice_id(month, 7) == invoice.id  # the same id every time
     assert invoice_id(month, 8) != invoice.id
+
+
+@given(st.integers(0, 24 * 120), st.integers(1, 24 * 120), st.integers(1, 100_000), prices)
+def test_planned_revenue_splits_a_rental_by_calendar_month(
+    start_h: int, length_h: int, gpus: int, price: int
+) -> None:
+    origin = datetime(2027, 1, 1, tzinfo=UTC)
+    start, end = origin + timedelta(hours=start_h), origin + timedelta(hours=start_h + length_h)
+    months = [Month(2027, m) for m in range(1, 10)]
+    planned = planned_by_month([PlannedRental(gpus, start, end, price)], months)
+    for month in months:
+        lo, hi = max(start, month.start), min(end, month.end)
+        hours = max(0, int((hi - lo).total_seconds()) // 3600)
+        assert planned[str(month)] == exact_half_down(Fraction(gpus * hours * price))
+    assert sum(planned.values()) == gpus * length_h * price  # whole hours: no rounding
