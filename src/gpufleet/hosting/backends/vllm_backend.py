@@ -184,19 +184,13 @@ class VllmPool:
         gpus: int,
         context_length: int,
         ledger: ReplicaLedger,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self._source = source
         self._served_name = served_name
         self._gpus = gpus
         self._context = context_length
         self._ledger = ledger
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(600.0, connect=5.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        )
         self._replicas: list[_Replica] = []
-        self._waiting = 0
         self._fixed = source.startswith("url:")
 
     async def _replica(self) -> _Replica:
