@@ -183,7 +183,7 @@ def test_vllm_requests_carry_the_tenants_cache_salt_and_ask_for_usage() -> None:
     assert "stream_options" not in upstream_body(request, "llama", stream=False)
     command = vllm_command("/models/llama", "llama", 8001, 2, 8192)
     assert command[command.index("--tensor-parallel-size") + 1] == "2"
-    assert "--disable-log-requests" in command  # prompts stay out of vLLM's logs
+    assert "--enable-log-requests" not in command  # prompts stay out of vLLM's logs
 
 
 def test_openai_error_shapes() -> None:

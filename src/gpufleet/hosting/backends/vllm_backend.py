@@ -58,7 +58,8 @@ def vllm_command(
         str(gpus),
         "--max-model-len",
         str(context_length),
-        "--disable-log-requests",  # the prompts stay private
+        # No request-logging flag: vLLM logs no prompts by default since 0.10.2 (its old
+        # `--disable-log-requests` is gone in 0.12, and `--enable-log-requests` must stay off).
     ]
 
 
