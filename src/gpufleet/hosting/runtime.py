@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -249,6 +250,7 @@ class HostingRuntime:
 
 _LIVE: weakref.WeakSet[HostingRuntime] = weakref.WeakSet()
 _GC_TUNED = False
+_MAKING = threading.Lock()
 
 
 def _serving_gc() -> None:
@@ -278,6 +280,9 @@ def runtime_of(state: Any, db: Database) -> HostingRuntime:
     """The app's runtime, made on first use (the app object is not hosting's to build)."""
     runtime: HostingRuntime | None = getattr(state, "hosting", None)
     if runtime is None:
-        runtime = HostingRuntime.from_env(db)
-        state.hosting = runtime
+        with _MAKING:  # the first requests may come from the loop and a worker thread at once
+            runtime = getattr(state, "hosting", None)
+            if runtime is None:
+                runtime = HostingRuntime.from_env(db)
+                state.hosting = runtime
     return runtime
