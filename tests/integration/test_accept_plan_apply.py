@@ -87,3 +87,25 @@ def test_only_a_finished_plan_of_this_server_is_applied(
     op = server.client(operator)
     import_small(op)
     assert error_of(op.post("/v1/plans/plan-nope/apply"), 404)["code"] == "not_found"
+
+
+def test_apply_books_the_internal_programs_of_the_next_program_days(
+    server: LiveServer, operator: Actor
+) -> None:
+    op = server.client(operator)
+    import_small(op)
+    job = _plan(op, force_reject=["rfq-3"])
+    bad = error_of(op.post(f"/v1/plans/{job['id']}/apply", params={"program_days": -1}), 422)
+    assert "program_days" in str(bad)
+
+    applied = expect(op.post(f"/v1/plans/{job['id']}/apply", params={"program_days": 14}), 200)
+
+    programs = applied["programs"]
+    [chat] = programs["holds"]  # model-v2 starts in February: later
+    assert chat["program"] == "chat-api"
+    assert chat["periods"] == [0, 1]
+    assert (chat["wanted_gpus"], chat["placed_gpus"], chat["short_gpus"]) == (1024, 1024, 0)
+    assert chat["end"] == "2027-01-18T00:00:00Z"
+    assert programs["placed_gpus"] == 1024
+    assert programs["later_periods"] > 0
+    op.close()

@@ -64,7 +64,11 @@ def try_accept(s: PlacementSession, rental: Rental) -> Accepted | Refusal:
     result = s.placer.place(request)
     notices: tuple[PreemptionNotice, ...] = ()
     if isinstance(result, Refusal) and not request.interruptible:
-        placed, notices = preempt_for(s, request, result)
+        try:
+            placed, notices = preempt_for(s, request, result)
+        except Conflict as error:  # name the request, as every other refusal does
+            raise Conflict(f"rental request {rental.id!r} cannot be placed: {error.message}",
+                           error.issues) from error  # fmt: skip
         result = placed if placed is not None else result
     if isinstance(result, Refusal):
         return result

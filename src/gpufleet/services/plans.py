@@ -12,9 +12,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from gpufleet.adapters.db.repos import events
+from gpufleet.adapters.db.repos import fleet as fleet_repo
 from gpufleet.adapters.db.repos import lease_placement as leases_repo
 from gpufleet.adapters.db.repos import plans as repo
 from gpufleet.domain.access import Principal
@@ -29,6 +31,11 @@ from gpufleet.planning.solver import Progress
 from gpufleet.services.database import Database
 from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
 from gpufleet.services.placement import PlacementCache, placement_session
+from gpufleet.services.placement_programs import (
+    ProgramsPlaced,
+    place_programs,
+    release_earlier_plans,
+)
 from gpufleet.services.scenario_from_db import current_scenario
 
 _PROGRESS_EVERY_S = 1.0
@@ -124,15 +131,30 @@ class Applied:
     plan_id: str
     accepted: list[Accepted]
     skipped: list[str]  # accepted already (by hand, or by an earlier apply)
+    programs: ProgramsPlaced
+
+
+DEFAULT_PROGRAM_LOOKAHEAD = timedelta(days=28)
+MAX_PROGRAM_LOOKAHEAD = timedelta(days=3660)
 
 
 def apply_plan(
-    db: Database, caller: Principal, plan_id: str, cache: PlacementCache | None = None
+    db: Database,
+    caller: Principal,
+    plan_id: str,
+    cache: PlacementCache | None = None,
+    program_lookahead: timedelta = DEFAULT_PROGRAM_LOOKAHEAD,
 ) -> Applied:
     """Accept every request a finished plan accepted, in one transaction: all placed, or
     none (Conflict naming the first that could not be). Requests accepted already are
-    skipped; one declined or gone since the plan is a conflict."""
+    skipped; one declined or gone since the plan is a conflict. Then, best effort, the
+    internal programs' allocations of the periods starting within `program_lookahead` are
+    booked as the lab's own holds, gang-placed in whole blocks; what did not fit is reported
+    short (`gpufleet.services.placement_programs`), never refused."""
     caller.require_operator()
+    if not timedelta(0) <= program_lookahead <= MAX_PROGRAM_LOOKAHEAD:
+        raise InvalidInput("plan apply options are invalid", [Issue(
+            "program_days", f"must be 0 to {MAX_PROGRAM_LOOKAHEAD.days} days")])  # fmt: skip
     with placement_session(db, cache) as s:
         job = repo.get(s.conn, plan_id)
         if job is None:
@@ -140,6 +162,8 @@ def apply_plan(
         if job.status != "done" or job.result is None:
             raise Conflict(f"plan {plan_id!r} is {job.status}: only a finished plan is applied")
         wanted = [d["id"] for d in job.result.get("decisions", []) if d.get("accepted")]
+        # A newer plan's programs replace an earlier one's: free their nodes for its contracts.
+        released = release_earlier_plans(s, plan_id)
         done: list[Accepted] = []
         skipped: list[str] = []
         for request_id in wanted:
@@ -154,6 +178,14 @@ def apply_plan(
             if isinstance(outcome, Refusal):  # rolls back every lease placed before it
                 raise refused(request_id, outcome)
             done.append(outcome)
+        settings = fleet_repo.settings(s.conn)
+        assert settings is not None  # a plan exists only for an imported fleet
+        programs = place_programs(s, plan_id, job.result, settings.horizon, program_lookahead,
+                                  released)  # fmt: skip
+        s.save([*(h.holder for h in programs.holds if h.placed), *released])
         summary = {"accepted": [a.request_id for a in done], "skipped": skipped}
-        events.append(s.conn, [NewEvent("plan.applied", plan_id, None, summary)], s.now)
-    return Applied(plan_id, done, skipped)
+        events.append(s.conn, [
+            NewEvent("plan.applied", plan_id, None, summary),
+            NewEvent("plan.programs_placed", plan_id, None, programs.summary()),
+        ], s.now)  # fmt: skip
+    return Applied(plan_id, done, skipped, programs)

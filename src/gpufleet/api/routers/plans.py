@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from gpufleet.api.deps import Caller, Cursor, Db, Limit
 from gpufleet.api.schemas.common import Page
-from gpufleet.api.schemas.plans import AppliedLeaseOut, PlanAppliedOut, PlanCreate, PlanJobOut
+from gpufleet.api.schemas.plans import (
+    AppliedLeaseOut,
+    PlanAppliedOut,
+    PlanCreate,
+    PlanJobOut,
+    ProgramHoldOut,
+    ProgramsAppliedOut,
+)
 from gpufleet.services import plans
 
 router = APIRouter(prefix="/v1/plans", tags=["planning"])
@@ -38,17 +47,34 @@ def list_all(db: Db, caller: Caller, limit: Limit = 20, cursor: Cursor = None) -
 
 
 @router.post("/{plan_id}/apply")
-def apply(plan_id: str, db: Db, caller: Caller) -> PlanAppliedOut:
+def apply(
+    plan_id: str,
+    db: Db,
+    caller: Caller,
+    program_days: Annotated[int, Query(ge=0, le=3660, description=(
+        "Book the internal programs' allocations of the periods starting within this many "
+        "days (0: none)"))] = 28,
+) -> PlanAppliedOut:  # fmt: skip
     """Accept every request a finished plan accepted, in one transaction: each is placed
     on concrete nodes as a lease (as `POST /v1/rental-requests/{id}/accept` does), or
     nothing is (409 naming the first request that could not be placed, and why).
-    Requests accepted already are skipped."""
-    done = plans.apply_plan(db, caller, plan_id)
+    Requests accepted already are skipped. Then, best effort in the same transaction, the
+    internal programs' allocations of the next `program_days` are booked as the lab's own
+    holds, gang-placed in whole blocks; `programs` says what was booked and what was short
+    (GPUs per program, model and periods), also in a `plan.programs_placed` event. The
+    program holds of plans applied before are released from now on."""
+    done = plans.apply_plan(db, caller, plan_id, program_lookahead=timedelta(days=program_days))
     accepted = [
         AppliedLeaseOut(request_id=a.request_id, lease_id=a.lease.id, tenant=a.lease.tenant,
                         gpus=a.lease.gpus, nodes=a.nodes)
         for a in done.accepted
     ]  # fmt: skip
     victims = list(dict.fromkeys(n.victim for a in done.accepted for n in a.notices))
+    p = done.programs
+    programs = ProgramsAppliedOut(
+        placed_gpus=sum(h.placed for h in p.holds), short_gpus=sum(h.short for h in p.holds),
+        holds=[ProgramHoldOut.model_validate(h.to_dict()) for h in p.holds],
+        released=p.released, later_periods=p.later_periods,
+    )  # fmt: skip
     return PlanAppliedOut(plan_id=plan_id, accepted=accepted, skipped=done.skipped,
-                          preempted=victims)  # fmt: skip
+                          preempted=victims, programs=programs)  # fmt: skip

@@ -62,6 +62,33 @@ class AppliedLeaseOut(ApiModel):
     nodes: int
 
 
+class ProgramHoldOut(ApiModel):
+    """One internal program's GPUs of one model over consecutive periods of the plan."""
+
+    program: str
+    gpu_model: str
+    periods: list[int] = Field(description="First and last period index (inclusive)")
+    start: datetime = Field(description="Booked from (now, if the periods began already)")
+    end: datetime
+    wanted_gpus: int = Field(description="The plan's allocation, whole GPUs")
+    placed_gpus: int = Field(description="Booked as one gang in whole blocks; 0 when none fit")
+    short_gpus: int
+    holder: str | None = Field(description="The hold's name in the placement engine")
+    reason: str | None = Field(description="Why it is short, in the engine's words")
+
+
+class ProgramsAppliedOut(ApiModel):
+    """Best effort: the internal programs' allocations booked as the lab's own holds."""
+
+    placed_gpus: int
+    short_gpus: int
+    holds: list[ProgramHoldOut]
+    released: list[str] = Field(description="Program holds of earlier plans ended from now on")
+    later_periods: int = Field(
+        description="Program allocations of periods beyond program_days, not booked yet"
+    )
+
+
 class PlanAppliedOut(ApiModel):
     """What applying a plan did: the leases created (all in one transaction) and the
     requests skipped because they were accepted already."""
@@ -70,3 +97,4 @@ class PlanAppliedOut(ApiModel):
     accepted: list[AppliedLeaseOut]
     skipped: list[str]
     preempted: list[str] = Field(description="holds (leases, lab jobs) given a preemption notice")
+    programs: ProgramsAppliedOut | None = None

@@ -1,0 +1,195 @@
+"""The lab's internal programs on concrete nodes when a plan is applied: best effort.
+
+The planner gives each program GPUs per period and model (`allocation[].programs`). After a
+plan's contracts are placed (all or none), `place_programs` books those GPUs as the lab's
+own holds (tenant 0, `HoldKind.TRAINING`: whole nodes, gang-placed in whole blocks, firm, so
+spares replace their failed nodes and accepts cannot preempt them):
+
+- Consecutive periods with the same whole number of GPUs are one hold (a steady program is
+  one booking, not one per week); each hold is all or nothing, as a gang.
+- The planner counts every GPU, the engine keeps a spare share of every pod, so the exact
+  allocation may not fit. Then the hold is asked again smaller, in whole blocks: at most
+  what the engine says is free over the window, then halves, a few tries; what is still
+  missing is reported short (GPUs per program, model and periods, with the engine's reason).
+- Only periods that start within `lookahead` of now are booked: a plan is re-solved and
+  re-applied long before its later periods come, and holding years of the fleet for the
+  lab would refuse every accept in between. The response says how many were left for later.
+- Applying a plan releases, from now on, the program holds of the plans applied before it
+  (a newer plan's allocation replaces theirs); re-applying the same plan keeps its holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gpufleet.adapters.db.repos import placement as placement_repo
+from gpufleet.adapters.db.repos.placement import at
+from gpufleet.domain.timeutil import to_utc
+from gpufleet.placement import HoldKind, Placement, RefusalReason, Request, seconds
+from gpufleet.planning.scenario.model import Horizon
+from gpufleet.services.placement import PlacementSession
+
+MAX_TRIES = 6  # smaller asks per hold before it is reported short
+HOLDER_LENGTH = 100  # placement_holds.holder
+
+
+@dataclass(frozen=True)
+class ProgramHold:
+    """One program's GPUs of one model over consecutive periods [first, last]."""
+
+    program: str
+    gpu_model: str
+    first_period: int
+    last_period: int
+    start: datetime  # the window booked (from now if the periods began already)
+    end: datetime
+    wanted: int  # GPUs the plan allocated
+    placed: int  # GPUs booked (0: none)
+    holder: str
+    reason: str | None  # why it is short, the engine's words
+
+    @property
+    def short(self) -> int:
+        return self.wanted - self.placed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "program": self.program, "gpu_model": self.gpu_model,
+            "periods": [self.first_period, self.last_period],
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "wanted_gpus": self.wanted, "placed_gpus": self.placed, "short_gpus": self.short,
+            "holder": self.holder if self.placed else None, "reason": self.reason,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProgramsPlaced:
+    holds: list[ProgramHold]
+    released: list[str]  # program holds of earlier plans, released from now on
+    later_periods: int  # allocations of periods beyond the lookahead, not booked now
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "wanted_gpus": sum(h.wanted for h in self.holds),
+            "placed_gpus": sum(h.placed for h in self.holds),
+            "short": [h.to_dict() for h in self.holds if h.short],
+            "holds": len([h for h in self.holds if h.placed]),
+            "released": self.released, "later_periods": self.later_periods,
+        }  # fmt: skip
+
+
+def release_earlier_plans(s: PlacementSession, plan_id: str) -> list[str]:
+    """Ends, from now on, the program holds that earlier applied plans booked."""
+    base = max(s.clock, seconds(s.now))
+    released = []
+    for holder in list(s.placer.holders()):
+        hold = s.placer.hold(holder)
+        r = hold.request
+        if r.kind != HoldKind.TRAINING or not holder.startswith("plan-") or hold.ended:
+            continue
+        if holder.startswith(f"{plan_id}:") or hold.end <= base:
+            continue
+        s.placer.release(holder, base)
+        released.append(holder)
+    return released
+
+
+def place_programs(
+    s: PlacementSession, plan_id: str, plan: dict[str, Any], horizon: Horizon,
+    lookahead: timedelta, released: list[str],
+) -> ProgramsPlaced:  # fmt: skip
+    """Books the plan's program allocations that start within `lookahead` (see the module
+    docstring); the caller saves the placed holders and `released`."""
+    base = max(s.clock, seconds(s.now))
+    horizon_end = base + int(lookahead.total_seconds())
+    length = int(horizon.period_length.total_seconds())
+    runs, later = _runs(plan.get("allocation", []), base, horizon_end, length)
+    known = set(placement_repo.known_holders(s.conn, [_holder(plan_id, *r[:3]) for r in runs]))
+    holds = []
+    for program, model, first, last, start, end, wanted in runs:
+        begin = max(start, base)
+        holder = _holder(plan_id, program, model, first)
+        if holder in known or holder in s.placer.bookings.holds:  # applied before: kept
+            hold = s.placer.hold(holder) if holder in s.placer.bookings.holds else None
+            placed = hold.request.gpus if hold is not None and not hold.ended else 0
+            holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
+                                     placed, holder, None))  # fmt: skip
+            continue
+        placed, reason = _gang(s, holder, model, wanted, begin, end)
+        holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
+                                 placed, holder, reason))  # fmt: skip
+    return ProgramsPlaced(holds, released, later)
+
+
+Run = tuple[str, str, int, int, int, int, int]  # program, model, first, last, start, end, GPUs
+
+
+def _runs(rows: list[dict[str, Any]], base: int, until: int, length: int) -> tuple[list[Run], int]:
+    """Consecutive periods of a program and model with the same whole GPUs, over periods not
+    over and starting before `until`; and how many (program, model, period) allocations
+    start later."""
+    series: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    later = 0
+    for row in sorted(rows, key=lambda r: (int(r["period"]), str(r["gpu_model"]))):
+        start = _epoch(row["start"])
+        for program, gpus in row.get("programs", {}).items():
+            wanted = math.floor(float(gpus) + 1e-6)  # the planner's GPUs are continuous
+            if wanted <= 0 or start + length <= base:
+                continue
+            if start >= until:
+                later += 1
+                continue
+            series.setdefault((program, str(row["gpu_model"])), []).append(
+                (int(row["period"]), start, wanted)
+            )
+    runs: list[Run] = []
+    for (program, model), points in sorted(series.items()):
+        first, start, wanted = points[0]
+        last, end = first, start + length
+        for period, when, gpus in points[1:]:
+            if gpus == wanted and period == last + 1:
+                last, end = period, when + length
+                continue
+            runs.append((program, model, first, last, start, end, wanted))
+            first, last, start, end, wanted = period, period, when, when + length, gpus
+        runs.append((program, model, first, last, start, end, wanted))
+    return runs, later
+
+
+def _gang(
+    s: PlacementSession, holder: str, model: str, wanted: int, start: int, end: int
+) -> tuple[int, str | None]:
+    """Places the largest gang it finds of at most `wanted` GPUs: (GPUs placed, why short)."""
+    span = s.placer.topology.model(model)
+    if span is None:
+        return 0, f"no {model} GPUs in the fleet"
+    block = span.nodes_per_block * span.gpus_per_node
+    size, reason = wanted, None
+    for _ in range(MAX_TRIES):
+        if size <= 0:
+            break
+        result = s.placer.place(Request.training(holder, model, size, start, end, False))
+        if isinstance(result, Placement):
+            return size, reason
+        reason = result.message
+        if result.reason == RefusalReason.NOT_ENOUGH_CAPACITY and result.free_gpus < size:
+            size = min(size - 1, result.free_gpus) // block * block
+        else:  # enough GPUs, but not as whole free blocks: ask for less
+            size = size // 2 // block * block
+    return 0, reason
+
+
+def _holder(plan_id: str, program: str, model: str, first: int) -> str:
+    name = f"{plan_id}:{program}:{model}:p{first}"
+    if len(name) <= HOLDER_LENGTH:
+        return name
+    digest = hashlib.sha256(f"{program}:{model}".encode()).hexdigest()[:16]
+    return f"{plan_id}:{digest}:p{first}"
+
+
+def _epoch(text: object) -> int:
+    return seconds(to_utc(datetime.fromisoformat(str(text).replace("Z", "+00:00"))))

@@ -1,0 +1,134 @@
+"""Applying a plan books the internal programs' allocations, best effort, on both databases:
+gang-placed in whole blocks, what does not fit reported short, re-applying keeps the holds,
+a newer plan's programs replace an earlier plan's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gpufleet.adapters.db.tables import events
+from gpufleet.adapters.db.tables_placement import node_assignments, placement_holds
+from gpufleet.domain.errors import InvalidInput
+from gpufleet.placement import INTERNAL, HoldKind
+from gpufleet.planning.scenario import load_scenario_file, parse_scenario
+from gpufleet.services import fleet, plans
+from gpufleet.services.database import Database
+from gpufleet.services.placement import read_placer
+from tests.conftest import EXAMPLES, Actor
+
+NOW = datetime(2027, 1, 4, tzinfo=UTC)
+TEN_WEEKS = timedelta(weeks=10)
+
+
+def _planned(db: Database, operator: Actor, **options: Any) -> str:
+    job = plans.submit_plan(db, operator.principal, {"gap": 0.0, **options})
+    plans.run_plan(db, job.id)
+    return job.id
+
+
+def _small(db: Database, operator: Actor) -> str:
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    fleet.import_scenario(db, operator.principal, load_scenario_file(EXAMPLES / "small.yaml"))
+    return _planned(db, operator, force_reject=["rfq-3"])  # 1,152 GB200 in one pod: no room
+
+
+def _rows(db: Database, query: Any) -> list[Any]:
+    with db.read() as conn:
+        return list(conn.execute(query))
+
+
+def test_apply_books_each_programs_allocation_as_whole_blocks_and_reports_the_rest(
+    db: Database, operator: Actor
+) -> None:
+    plan_id = _small(db, operator)
+
+    applied = plans.apply_plan(db, operator.principal, plan_id, program_lookahead=TEN_WEEKS)
+
+    holds = {h.program: h for h in applied.programs.holds}
+    assert set(holds) == {"chat-api", "model-v2"}  # inference and training alike
+    chat, train = holds["chat-api"], holds["model-v2"]
+    assert (chat.wanted, chat.placed, chat.first_period) == (1024, 1024, 0)  # steady: one hold
+    assert chat.end - chat.start == TEN_WEEKS
+    assert train.first_period == 4
+    assert train.start == datetime(2027, 2, 1, tzinfo=UTC)
+    # The planner counts every GB200 GPU; the engine keeps one rack of each pod spare.
+    assert 0 < train.placed < train.wanted
+    assert train.placed % 72 == 0  # whole NVL72 blocks
+    assert train.reason is not None
+    assert "free" in train.reason
+    assert applied.programs.later_periods > 0  # periods after the ten weeks wait
+
+    placer = read_placer(db)
+    for h in (chat, train):
+        hold = placer.hold(h.holder)
+        assert hold.request.tenant == INTERNAL
+        assert hold.request.kind == HoldKind.TRAINING
+        assert sum(a.gpus for a in hold.assignments()) == h.placed
+    blocks = {placer.topology.block_of(a.node) for a in placer.hold(train.holder).assignments()}
+    assert len(blocks) * 72 == train.placed  # gang-placed in whole blocks, nothing shared
+    stored = _rows(db, select(node_assignments.c.gpus).where(
+        node_assignments.c.holder == train.holder))  # fmt: skip
+    assert sum(g for (g,) in stored) == train.placed
+    [told] = _rows(db, select(events.c.data, events.c.tenant_id).where(
+        events.c.kind == "plan.programs_placed"))  # fmt: skip
+    assert told.tenant_id is None  # the operator's
+    assert told.data["placed_gpus"] == chat.placed + train.placed
+    assert [(s["program"], s["short_gpus"]) for s in told.data["short"]] == [
+        ("model-v2", train.wanted - train.placed)]  # fmt: skip
+
+    again = plans.apply_plan(db, operator.principal, plan_id, program_lookahead=TEN_WEEKS)
+    assert [(h.holder, h.placed) for h in again.programs.holds] == [
+        (h.holder, h.placed) for h in applied.programs.holds]  # fmt: skip
+    assert len(_rows(db, select(placement_holds.c.holder))) == len(applied.accepted) + 2
+
+
+def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator: Actor) -> None:
+    first = _small(db, operator)
+    booked = plans.apply_plan(db, operator.principal, first, program_lookahead=TEN_WEEKS)
+    second = _planned(db, operator)
+
+    applied = plans.apply_plan(db, operator.principal, second, program_lookahead=TEN_WEEKS)
+
+    old = {h.holder for h in booked.programs.holds if h.placed}
+    assert set(applied.programs.released) == old
+    placer = read_placer(db)
+    now = int(NOW.timestamp())
+    for holder in old:
+        hold = placer.hold(holder)
+        assert hold.end == max(hold.request.start, now)  # nothing of it from now on
+        assert all(a.end <= hold.end for a in hold.assignments())
+    assert {h.program for h in applied.programs.holds if h.placed} == {"chat-api", "model-v2"}
+
+
+def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
+    db: Database, operator: Actor
+) -> None:
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    scenario = parse_scenario({
+        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
+                                                  "periods": 4},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "programs": [{"name": "serve", "kind": "inference", "gpu_models": ["H100"],
+                      "gpus": 16}],
+        "rental_requests": [{"id": "rfq-a", "customer": "a", "gpu_model": "H100", "gpus": 16,
+                             "start": "2027-01-04", "end": "2027-02-01",
+                             "price_per_gpu_hour": 3.0}],
+    })  # fmt: skip
+    fleet.import_scenario(db, operator.principal, scenario)
+    plan_id = _planned(db, operator)
+
+    applied = plans.apply_plan(db, operator.principal, plan_id)
+
+    assert [a.request_id for a in applied.accepted] == ["rfq-a"]  # contracts first, all of them
+    [serve] = applied.programs.holds  # 32 GPUs, one node spare, 16 leased: 8 left of 16
+    assert (serve.wanted, serve.placed, serve.short) == (16, 8, 8)
+    assert serve.reason is not None
+    with pytest.raises(InvalidInput) as bad:
+        plans.apply_plan(db, operator.principal, plan_id, program_lookahead=timedelta(days=-1))
+    assert [i.path for i in bad.value.issues] == ["program_days"]
