@@ -13,10 +13,12 @@ from sqlalchemy import select
 from gpufleet.adapters.db.tables import events
 from gpufleet.adapters.db.tables_placement import node_assignments, placement_holds
 from gpufleet.domain.errors import InvalidInput
+from gpufleet.operations import Reliability
 from gpufleet.placement import INTERNAL, HoldKind
 from gpufleet.planning.scenario import load_scenario_file, parse_scenario
 from gpufleet.services import fleet, plans
 from gpufleet.services.database import Database
+from gpufleet.services.operations import AdvanceOptions, advance
 from gpufleet.services.placement import read_placer
 from tests.conftest import EXAMPLES, Actor
 
@@ -132,3 +134,27 @@ def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
     with pytest.raises(InvalidInput) as bad:
         plans.apply_plan(db, operator.principal, plan_id, program_lookahead=timedelta(days=-1))
     assert [i.path for i in bad.value.issues] == ["program_days"]
+
+
+def test_the_simulation_keeps_the_programs_holds_through_failures(
+    db: Database, operator: Actor
+) -> None:
+    plan_id = _small(db, operator)
+    applied = plans.apply_plan(db, operator.principal, plan_id)
+    [chat] = [h for h in applied.programs.holds if h.placed]  # model-v2 starts in February
+    flaky = Reliability(failures_per_gpu_hour=0.002, repair_median_hours=6.0)
+
+    options = AdvanceOptions(NOW + timedelta(days=3), seed=3, reliability=flaky,
+                             experiments=False)  # fmt: skip
+    done = advance(db, operator.principal, options)
+
+    assert done.totals["failures"] > 50
+    hold = read_placer(db).hold(chat.holder)
+    hit = {a.node for a in hold.assignments() if a.end < hold.end}
+    assert hit  # some of its nodes failed and were replaced (or it is short)
+    d = hold.delivery()
+    assert d.promised == d.delivered + d.shortfall
+    told = _rows(db, select(events.c.kind, events.c.tenant_id).where(
+        events.c.subject == chat.holder))  # fmt: skip
+    assert told
+    assert all(tenant is None for _, tenant in told)  # the lab's holds: the operator's events
