@@ -105,6 +105,14 @@ def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator
         assert all(a.end <= hold.end for a in hold.assignments())
     assert {h.program for h in applied.programs.holds if h.placed} == {"chat-api", "model-v2"}
 
+    back = plans.apply_plan(db, operator.principal, first, program_lookahead=TEN_WEEKS)
+    newer = {h.holder for h in applied.programs.holds if h.placed}
+    assert set(back.programs.released) == newer  # the first plan is the latest applied again
+    rebooked = {h.holder for h in back.programs.holds if h.placed}
+    assert rebooked == {f"{holder}~2" for holder in old}  # its released holds stay as history
+    assert sum(h.placed for h in back.programs.holds) == sum(
+        h.placed for h in booked.programs.holds)  # fmt: skip
+
 
 def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
     db: Database, operator: Actor

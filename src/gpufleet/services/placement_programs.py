@@ -34,7 +34,7 @@ from gpufleet.planning.scenario.model import Horizon
 from gpufleet.services.placement import PlacementSession
 
 MAX_TRIES = 6  # smaller asks per hold before it is reported short
-HOLDER_LENGTH = 100  # placement_holds.holder
+HOLDER_LENGTH = 90  # placement_holds.holder is 100, with room for a '~N' of a re-booking
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,14 @@ def place_programs(
     for program, model, first, last, start, end, wanted in runs:
         begin = max(start, base)
         holder = _holder(plan_id, program, model, first)
-        if holder in known or holder in s.placer.bookings.holds:  # applied before: kept
-            hold = s.placer.hold(holder) if holder in s.placer.bookings.holds else None
-            placed = hold.request.gpus if hold is not None and not hold.ended else 0
+        taken = holder in known or holder in s.placer.bookings.holds
+        if taken and _booked(s, holder, end):  # this plan was applied before: kept as it is
+            placed = s.placer.hold(holder).request.gpus
             holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
                                      placed, holder, None))  # fmt: skip
             continue
+        if taken:  # booked once and released by a newer plan since: book it under a new name
+            holder = _fresh(s, holder)
         placed, reason = _gang(s, holder, model, wanted, begin, end)
         holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
                                  placed, holder, reason))  # fmt: skip
@@ -181,6 +183,22 @@ def _gang(
         else:  # enough GPUs, but not as whole free blocks: ask for less
             size = size // 2 // block * block
     return 0, reason
+
+
+def _booked(s: PlacementSession, holder: str, end: int) -> bool:
+    """Is `holder` in the engine and booked to `end` (not released by a newer plan)?"""
+    if holder not in s.placer.bookings.holds:
+        return False
+    hold = s.placer.hold(holder)
+    return not hold.ended and hold.end >= end
+
+
+def _fresh(s: PlacementSession, holder: str) -> str:
+    for n in range(2, 10_000):
+        name = f"{holder}~{n}"
+        if name not in s.placer.bookings.holds and not placement_repo.known_holders(s.conn, [name]):
+            return name
+    raise AssertionError(f"no free name for {holder!r}")
 
 
 def _holder(plan_id: str, program: str, model: str, first: int) -> str:
