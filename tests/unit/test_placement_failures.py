@@ -55,10 +55,14 @@ def test_failed_node_is_replaced_by_a_spare_of_the_same_pod_first() -> None:
     check_invariants(placer)
 
 
-def test_spares_are_kept_out_of_ordinary_placement() -> None:
+def test_spares_are_kept_out_of_interruptible_and_internal_placement() -> None:
     placer = Placer(hgx(pods=1, nodes=4), spare_share=0.25, clock=T0)
     assert isinstance(placer.place(lease("a", 1, 24)), Placement)
-    assert not isinstance(placer.place(lease("b", 2, 8)), Placement)
+    spot = lease("b", 2, 8, interruptible=True, notice_hours=1)
+    assert not isinstance(placer.place(spot), Placement)
+    job = Request.training("train", "H100", 8, T0, T0 + DAY, contiguous=False)
+    assert not isinstance(placer.place(job), Placement)
+    # A firm lease may take it (ADR 0011); see tests/unit/test_placement_spare_yield.py.
 
 
 def test_without_a_spare_an_idle_node_in_the_same_block_is_used() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -25,6 +25,7 @@ from gpufleet.placement import (
     Request,
     Topology,
 )
+from gpufleet.placement.placer import takes_spares
 from gpufleet.planning.scenario.model import Cluster
 
 
@@ -84,13 +85,14 @@ def check_index(placer: Placer) -> None:
     tenants: dict[int, set[int]] = defaultdict(set)
     future = [0] * len(topo.models)
     pending: dict[int, int] = defaultdict(int)
+    for node in range(topo.nodes):  # a block's owner counts all its nodes: first, all of them
+        tenants[topo.block_of(node)].update(e.tenant for e in cal.entries(node))
     for node in range(topo.nodes):
         span = topo.model_of_node(node)
         live = cal.entries(node)
         used = 0
         for e in live:
             used |= e.mask
-            tenants[topo.block_of(node)].add(e.tenant)
             future[span.index] += e.start > b.clock
             pending[topo.block_of(node)] += e.start > b.clock
             assert e.live
@@ -140,9 +142,27 @@ class Verdict:
     free_gpus: int
     fits: bool  # by the rules, ignoring `contiguous`
     fits_in_one_pod: bool
+    # ADR 0011: a firm lease may also use spare blocks; for other requests, the same as above
+    fits_on_spares: bool = False
+    fits_in_one_pod_on_spares: bool = False
+
+    def possible(self, r: Request) -> bool:
+        return self.fits_in_one_pod if r.contiguous else self.fits
+
+    def possible_on_spares(self, r: Request) -> bool:
+        return self.fits_in_one_pod_on_spares if r.contiguous else self.fits_on_spares
 
 
 def oracle(placer: Placer, r: Request) -> Verdict:
+    ordinary = _oracle(placer, r, lift_spares=False)
+    if not takes_spares(r):
+        return ordinary
+    lifted = _oracle(placer, r, lift_spares=True)
+    return replace(ordinary, fits_on_spares=lifted.fits,
+                   fits_in_one_pod_on_spares=lifted.fits_in_one_pod)  # fmt: skip
+
+
+def _oracle(placer: Placer, r: Request, lift_spares: bool) -> Verdict:
     topo = placer.topology
     span = topo.model(r.gpu_model)
     assert span is not None
@@ -155,7 +175,9 @@ def oracle(placer: Placer, r: Request) -> Verdict:
                 used[a.node] |= a.gpu_mask
                 if q.tenant != r.tenant:
                     foreign.add(topo.block_of(a.node))
-    spare = placer.bookings.spare_block
+    spare = placer.bookings.spare_block.copy()
+    if lift_spares:
+        spare[:] = False
     usable = {n for n in range(span.node_lo, span.node_hi)
               if placer.node_state(n) == NodeState.UP and not spare[topo.block_of(n)]}  # fmt: skip
     free = {
@@ -182,11 +204,14 @@ def oracle(placer: Placer, r: Request) -> Verdict:
 
 
 def check_decision(verdict: Verdict, r: Request, result: Placement | Refusal) -> None:
-    possible = verdict.fits_in_one_pod if r.contiguous else verdict.fits
+    possible, on_spares = verdict.possible(r), verdict.possible_on_spares(r)
     if isinstance(result, Placement):
-        assert possible, f"placed {r} though the rules forbid it"
+        assert possible or on_spares, f"placed {r} though the rules forbid it"
+        # Spares only when nothing else fits, and then at least one of them (ADR 0011).
+        assert bool(result.spare_blocks) == (not possible), f"{r}: spares {result.spare_blocks}"
         return
     assert not possible, f"refused {r} ({result.reason}) though it fits"
+    assert not on_spares, f"refused firm {r} ({result.reason}) though it fits on spares"
     assert result.free_gpus == verdict.free_gpus
     if verdict.free_gpus < r.gpus:
         assert result.reason == RefusalReason.NOT_ENOUGH_CAPACITY

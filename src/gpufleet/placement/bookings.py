@@ -97,6 +97,17 @@ class Bookings:
             dirty = np.flatnonzero(pending).astype(np.int64) + span.block_lo
         return ExactView(self.index, span, tenant, start, end, dirty)
 
+    def view_with_spares(self, span: ModelSpan, tenant: int, start: int, end: int) -> View:
+        """Exact over the window, spare blocks counted as ordinary ones (ADR 0011)."""
+        return ExactView(self.index, span, tenant, start, end, lift_spares=True)
+
+    def spare_gpus_up(self, span: ModelSpan) -> int:
+        """GPUs on the model's spare nodes that are up, busy or not: a bound on what lifting
+        the spares could add to a view."""
+        lo, hi = span.node_lo, span.node_hi
+        up = self.index.spare_node[lo:hi] & (self.state[lo:hi] == STATE_CODES[NodeState.UP])
+        return int(np.count_nonzero(up)) * span.gpus_per_node
+
     # -- changing ---------------------------------------------------------------------------
     def open_hold(self, request: Request, span: ModelSpan) -> Hold:
         hold = Hold(next(self._keys), request, span, request.end)

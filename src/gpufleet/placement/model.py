@@ -104,7 +104,8 @@ class Assignment:
 class Placement:
     """Where a request went: node i carries gpus[i] of the promise on the GPUs of
     gpu_masks[i], all over [start, end). Columns rather than objects: a large lease has
-    thousands of nodes."""
+    thousands of nodes. `spare_blocks`: the pods' spare blocks a firm lease that fitted no
+    other way took (ADR 0011); those pods have fewer spares over the window."""
 
     holder: str
     start: int
@@ -112,6 +113,7 @@ class Placement:
     nodes: tuple[int, ...]
     gpus: tuple[int, ...]
     gpu_masks: tuple[int, ...]
+    spare_blocks: tuple[int, ...] = ()
 
     @property
     def assignments(self) -> tuple[Assignment, ...]:

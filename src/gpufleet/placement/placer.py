@@ -38,6 +38,7 @@ class Placer:
         self.bookings = Bookings(topology, spare_share, clock)
         self.topology = topology
         self.exact_views = 0  # how often the fast index was not enough (for benchmarks)
+        self.spare_views = 0  # how often a firm lease was tried on the spares (ADR 0011)
 
     @property
     def clock(self) -> int:
@@ -68,12 +69,33 @@ class Placer:
             self.exact_views += 1
             view = b.view(span, request.tenant, request.start, request.end, exact=True)
             picks = choose(view, request)
+        spares: tuple[int, ...] = ()
+        if picks is None and takes_spares(request):
+            picks, spares = self._with_spares(span, request, view)
         if picks is None:
             return refusal(view, request)
         hold = b.open_hold(request, span)
         b.book(hold, picks)
         nodes, masks, gpus, _, _ = zip(*picks, strict=True)
-        return Placement(request.holder, request.start, request.end, nodes, gpus, masks)
+        return Placement(request.holder, request.start, request.end, nodes, gpus, masks, spares)
+
+    def _with_spares(
+        self, span: ModelSpan, request: Request, exact: View
+    ) -> tuple[list[Pick] | None, tuple[int, ...]]:
+        """Picks for a firm lease that fits only with the pods' spare blocks counted as
+        ordinary ones (ADR 0011), and the spare blocks they use; (None, ()) when even that
+        fails. `exact`: the exact view without spares, which bounds what spares can add."""
+        b = self.bookings
+        if exact.free_gpus() + b.spare_gpus_up(span) < request.gpus:
+            return None, ()  # not even every spare would be enough: skip the wide view
+        self.spare_views += 1
+        view = b.view_with_spares(span, request.tenant, request.start, request.end)
+        picks = choose(view, request)
+        if picks is None:
+            return None, ()
+        node_block, spare = self.topology.node_block, b.spare_block
+        used = {int(node_block[p[0]]) for p in picks}
+        return picks, tuple(sorted(block for block in used if spare[block]))
 
     def restore(
         self,
@@ -127,6 +149,12 @@ class Placer:
 
     def node_state(self, node: int) -> NodeState:
         return STATES[int(self.bookings.state[node])]
+
+
+def takes_spares(request: Request) -> bool:
+    """Signed contracts come before the spare policy: a firm external lease may take spare
+    blocks when it fits no other way; the lab's jobs and interruptible leases never do."""
+    return request.kind == HoldKind.LEASE and not request.interruptible
 
 
 def choose(view: View, request: Request) -> list[Pick] | None:

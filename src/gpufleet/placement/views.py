@@ -92,7 +92,9 @@ class FastView:
 class ExactView:
     """Exact over [start, end). The index is exact for every block whose live entries all
     overlap the window; only the others (`dirty`: by default all of the model's blocks) are
-    computed here, node by node, with array operations."""
+    computed here, node by node, with array operations. `lift_spares` (every block dirty)
+    counts spare blocks as ordinary ones: the view a firm lease that fits no other way is
+    placed in (ADR 0011)."""
 
     def __init__(
         self,
@@ -102,12 +104,15 @@ class ExactView:
         start: int,
         end: int,
         dirty: npt.NDArray[np.int64] | None = None,
+        lift_spares: bool = False,
     ) -> None:
         self.index, self.span, self.tenant = index, span, tenant
         t, cal, per = index.topology, index.calendar, span.nodes_per_block
         b0, b1 = span.block_lo, span.block_hi
         if dirty is None:
             dirty = np.arange(b0, b1, dtype=np.int64)
+        if lift_spares and len(dirty) != b1 - b0:
+            raise ValueError("lifting spares needs every block of the model computed")
         self.dirty = dirty
         self.all_dirty = len(dirty) == b1 - b0  # nothing to take from the index
         self.is_dirty = np.zeros(b1 - b0, dtype=np.bool_)
@@ -131,12 +136,17 @@ class ExactView:
             node = int(nodes[i])
             used[i] = cal.used_over(node, start, end)
             foreign[i] = cal.foreign_over(node, start, end, tenant)
-        up = (index.state[nodes] == UP) & ~index.spare_node[nodes]
+        up = index.state[nodes] == UP
+        spare_block = index.spare_block[dirty]
+        if lift_spares:
+            spare_block = np.zeros_like(spare_block)
+        else:
+            up &= ~index.spare_node[nodes]
         self.free_mask = np.where(up, np.uint64(span.full_mask) & ~used, np.uint64(0))
         self.free_bits = np.bitwise_count(self.free_mask).astype(np.int32)
         self.whole = up & (used == 0)
         self.block_free = self.whole.reshape(-1, per).sum(axis=1, dtype=np.int32)
-        self.block_ok = ~foreign.reshape(-1, per).any(axis=1) & ~index.spare_block[dirty]
+        self.block_ok = ~foreign.reshape(-1, per).any(axis=1) & ~spare_block
         self.block_all = self.block_ok & (self.block_free == per)
         pods = t.block_pod[dirty] - span.pod_lo
         width = span.pod_hi - span.pod_lo
