@@ -60,9 +60,19 @@ def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli) -> No
     assert story["signing_moves_finish_by_days"]["frontier-pretrain"] > 0
     assert story["signing_changes_revenue_by_usd"] > 0
     assert story["optimal_plan_signs_it"] == (story["signing_changes_objective_by_usd"] > 0)
-    again = local.run("demo", "--json").json()  # fresh again: no conflict with the first run
-    assert again["import"]["rental_requests"] == 200
+    operations = first["operations"]
+    assert operations["placed"] >= operations["contracts"] - 2
+    assert operations["totals"]["failures"] > 0
+    assert operations["usage_balanced"] is True
+    billing = first["billing"]
+    assert billing["invoices"], billing["note"]
+    for invoice in billing["invoices"]:  # an invoice's total is its lines, to the micro-dollar
+        assert invoice["total_micros"] == sum(line["amount_micros"] for line in invoice["lines"])
+    assert first["hosting"]["billed"]["output_tokens"] > 0, first["hosting"]
+    # A second run starts from a fresh database again (no conflict with the first run).
     table = local.run("demo").out
     assert "Capacity online over time" in table
     assert "frontier-pretrain" in table
     assert "The question of the story" in table
+    assert "Operations: the contracts on concrete nodes" in table
+    assert "Billing: the first month's invoices" in table

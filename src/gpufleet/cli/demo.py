@@ -13,6 +13,7 @@ from gpufleet.api.schemas.programs import ProgramOut
 from gpufleet.api.schemas.rentals import RentalOut
 from gpufleet.bootstrap import open_database
 from gpufleet.cli import views
+from gpufleet.cli.demo_billing import run_billing_demo, show_billing
 from gpufleet.cli.demo_hosting import run_hosting_demo, show_hosting
 from gpufleet.cli.demo_operations import show_operations, simulate_weeks
 from gpufleet.cli.output import console, emit_json
@@ -65,7 +66,8 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     ]
     story = answer_the_story(scenario, max(pending, key=lambda r: r.value_usd), as_json)
     hosted = run_hosting_demo(db, operator)
-    operations = simulate_weeks(scenario, story.free.accepted_ids, quiet=as_json)
+    operations = simulate_weeks(scenario, story.free.accepted_ids, quiet=as_json, whole_month=True)
+    billed = run_billing_demo(db, operator, operations.usage, story.free.accepted_ids)
     if as_json:
         emit_json({
             "hosting": hosted.to_dict(),
@@ -77,6 +79,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
             "pending_requests": [r.model_dump(mode="json", by_alias=True) for r in pending],
             "leases": [r.model_dump(mode="json", by_alias=True) for r in leases],
             "operations": operations.to_dict(),
+            "billing": billed.to_dict(),
         })  # fmt: skip
         return
 
@@ -98,6 +101,7 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     show_story(scenario, story)
     show_hosting(hosted)
     show_operations(operations)
+    show_billing(billed)
     console.print(
         "Next: 'gpufleet serve' for the API (docs at /docs), 'gpufleet admin init' for a key.",
         highlight=False,

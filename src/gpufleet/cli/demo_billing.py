@@ -119,14 +119,14 @@ def show_billing(demo: BillingDemo) -> None:
     if not demo.invoices:
         console.print(demo.note, highlight=False)
         return
+    # Four columns fit an 80-column terminal with every amount in full, to the cent.
+    largest = sorted(demo.invoices, key=lambda i: -i.total_usd)
     table(
         None,
-        ["invoice", "tenant", "lines #", "charges USD", "SLA credits USD", "total USD"],
-        [
-            (i.id, i.tenant, len(i.lines), i.charges_usd, i.credits_usd, i.total_usd)
-            for i in demo.invoices
-        ],
-    )
+        ["tenant", "charges USD", "SLA credits USD", "total USD"],
+        [(i.tenant, i.charges_usd, i.credits_usd, i.total_usd)
+         for i in largest],
+    )  # fmt: skip
     credits = [line for i in demo.invoices for line in i.lines if line.kind == "sla_credit"]
     for line in credits:
         console.print(f"  {line.description}: −${-line.amount_usd:,.2f}", highlight=False)
@@ -135,7 +135,8 @@ def show_billing(demo: BillingDemo) -> None:
     total = sum(i.total_usd for i in demo.invoices)
     console.print(f"{demo.note}.", highlight=False)
     console.print(
-        f"${total:,.2f} billed in all; 'gpufleet invoices show ID --format html' prints one.",
+        f"${total:,.2f} billed in all; 'gpufleet invoices show {largest[0].id} --format html' "
+        "prints the largest as a page.",
         highlight=False,
     )
 

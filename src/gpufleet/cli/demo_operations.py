@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +17,7 @@ from gpufleet.cli.output import console, table
 from gpufleet.operations import (
     ExperimentSettings,
     ExperimentStream,
+    HourUsage,
     Simulator,
     Totals,
     busiest_model,
@@ -47,6 +49,8 @@ class OperationsDemo:
     usage_rows: int = 0
     usage_balanced: bool = True
     seconds: float = 0.0
+    # The metered hours themselves, for the billing act (not in the JSON: `usage_rows` is).
+    usage: list[HourUsage] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,9 +75,12 @@ def simulate_weeks(
     copies: int = 4,
     seed: int = 1,
     quiet: bool = False,
+    whole_month: bool = False,
 ) -> OperationsDemo:
     """Places the signed leases and the plan's accepted requests from the horizon's start,
-    then simulates `weeks` from the week when the most contracted GPUs are running."""
+    then simulates `weeks` from the week when the most contracted GPUs are running — or, with
+    `whole_month`, the calendar month around that week, so that billing can close a month
+    that was simulated from its first hour to its last."""
     began = time.perf_counter()
     accepted = set(accepted_ids)
     contracts = [*scenario.leases, *(r for r in scenario.rental_requests if r.id in accepted)]
@@ -88,8 +95,10 @@ def simulate_weeks(
         if not isinstance(result, Placement):
             refused.setdefault(result.reason.value, []).append(c.id)
     start = _busiest_week(contracts, first, scenario.horizon.periods)
-    placer.advance(start)
     end = start + weeks * WEEK
+    if whole_month:
+        start, end = _calendar_month(start, not_before=first)
+    placer.advance(start)
     model = busiest_model(topology, scenario.clusters, start)
     trace = experiment_trace()
     stream = ExperimentStream(trace.jobs, start, copies=copies, seed=seed, period=trace.period)
@@ -115,6 +124,7 @@ def simulate_weeks(
         model, copies, trace.label, sim.totals, dict(replaced), notices,
         [(k, round(v, 1)) for k, v in sorted(short.items(), key=lambda kv: -kv[1])], len(usage),
         all(u.promised == u.delivered + u.shortfall for u in usage), time.perf_counter() - began,
+        usage,
     )  # fmt: skip
 
 
@@ -125,6 +135,14 @@ def _busiest_week(contracts: list[Rental], first: int, weeks: int) -> int:
         return sum(c.gpus for c in contracts if seconds(c.start) <= t < seconds(c.end))
 
     return max((first + w * WEEK for w in range(weeks)), key=running)
+
+
+def _calendar_month(t: int, not_before: int) -> tuple[int, int]:
+    """The calendar month (UTC) that holds `t`, from no earlier than `not_before`."""
+    day = datetime.fromtimestamp(t, UTC)
+    first = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+    return max(seconds(first), not_before), seconds(following)
 
 
 def show_operations(demo: OperationsDemo) -> None:
@@ -139,7 +157,7 @@ def show_operations(demo: OperationsDemo) -> None:
         text = f"  refused, {reason.replace('_', ' ')}: {len(ids)} ({shown})"
         console.print(text, highlight=False)
     console.print(
-        f"Simulated {iso(demo.start)[:10]} to {iso(demo.end)[:10]} (the busiest weeks), "
+        f"Simulated {iso(demo.start)[:10]} to {iso(demo.end)[:10]} (around the busiest week), "
         f"failures at Llama 3's rate, the lab's Philly experiments ×{demo.experiment_copies} "
         f"on {demo.experiment_model}, in {demo.seconds:.1f} s:", highlight=False,
     )  # fmt: skip
