@@ -88,31 +88,23 @@ def _usage_detail(usage: LeaseMonthUsage) -> dict[str, Any]:
 
 
 def _reserved(usage: LeaseMonthUsage) -> RatedLine:
-    amount = round_half_down(usage.promised_seconds * usage.price_micros, SECONDS_PER_HOUR)
-    return RatedLine(
-        key=f"lease:{usage.lease_id}:charge",
-        kind="gpu_reserved",
-        description=f"{usage.lease_id}: reserved {usage.gpu_model}, "
-        f"{_hours_text(usage.promised_seconds)} promised",
-        amount_micros=amount,
-        quantity=usage.promised_seconds,
-        unit_price_micros=usage.price_micros,
-        usage_rows=usage.hours,
-        lease_id=usage.lease_id,
-        model=usage.gpu_model,
-        detail=_usage_detail(usage),
-    )
+    return _charge(usage, "reserved", usage.promised_seconds, "promised")
 
 
 def _interruptible(usage: LeaseMonthUsage) -> RatedLine:
-    amount = round_half_down(usage.delivered_seconds * usage.price_micros, SECONDS_PER_HOUR)
+    return _charge(usage, "interruptible", usage.delivered_seconds, "delivered")
+
+
+def _charge(usage: LeaseMonthUsage, rental_class: str, billed_seconds: int, what: str) -> RatedLine:
+    """The lease's charge for `billed_seconds` GPU-seconds at its price, one rounding a line."""
+    amount = round_half_down(billed_seconds * usage.price_micros, SECONDS_PER_HOUR)
     return RatedLine(
         key=f"lease:{usage.lease_id}:charge",
-        kind="gpu_interruptible",
-        description=f"{usage.lease_id}: interruptible {usage.gpu_model}, "
-        f"{_hours_text(usage.delivered_seconds)} delivered",
+        kind=f"gpu_{rental_class}",
+        description=f"{usage.lease_id}: {rental_class} {usage.gpu_model}, "
+        f"{_hours_text(billed_seconds)} {what}",
         amount_micros=amount,
-        quantity=usage.delivered_seconds,
+        quantity=billed_seconds,
         unit_price_micros=usage.price_micros,
         usage_rows=usage.hours,
         lease_id=usage.lease_id,
