@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
 
+from gpufleet.adapters.db.tables import tenants
+from gpufleet.adapters.db.tables_hosting import token_usage
+from gpufleet.hosting import repo
 from gpufleet.hosting.fake_upstream import FakeUpstream
+from gpufleet.hosting.limits import Month
 from gpufleet.hosting.runtime import flush_meters
 from tests.conftest import Actor, LiveServer
 from tests.hosting_support import deploy, new_tenant, serve_in_thread
@@ -99,8 +105,40 @@ def test_budget_refuses_once_spent(
     seen = [asyncio.run(burst(live_server.url, key, 1))[0] for _ in range(4)]
     assert [r.status_code for r in seen] == [200, 200, 200, 429]
     assert seen[-1].json()["error"]["code"] == "insufficient_quota"
-    assert int(seen[-1].headers["retry-after"]) > 0
+    resets = Month.of(time.time()).end
+    assert resets.strftime("%Y-%m-%dT%H:%M:%SZ") in seen[-1].json()["error"]["message"]
+    wait = int(seen[-1].headers["retry-after"])
+    assert abs(time.time() + wait - resets.timestamp()) < 5  # until the next month starts
     flush_meters()  # the writer thread gathers rows for a moment before it writes them
     usage = expect(op.get("/v1/token-usage"), 200)
     assert usage[0]["requests"] == 3
     assert usage[0]["cost_usd"] == pytest.approx(0.000288)
+
+
+def test_last_months_spend_does_not_count_against_this_months_budget(
+    live_server: LiveServer, setup: tuple[httpx.Client, str]
+) -> None:
+    op, key = setup
+    db = live_server.db
+    with db.read() as conn:
+        tenant_id = conn.execute(
+            select(tenants.c.id).where(tenants.c.name == "acme-ai")
+        ).scalar_one()
+    this_month = Month.of(time.time()).start
+
+    def spent(request_id: str, at: datetime) -> None:  # $1 of tokens at `at`
+        with db.write() as conn:
+            conn.execute(
+                insert(token_usage).values(
+                    request_id=request_id, at=at, tenant_id=tenant_id, key_id="ikey_old",
+                    model="m", deployment="m", input_tokens=1_000_000, output_tokens=0,
+                    input_price_micros=1_000_000, output_price_micros=0,
+                )
+            )  # fmt: skip
+
+    spent("last-month", this_month - timedelta(seconds=1))
+    limit(op, budget_usd=0.5)
+    assert asyncio.run(burst(live_server.url, key, 1))[0].status_code == 200
+    with db.read() as conn:
+        assert repo.spent_micros(conn, tenant_id, None, this_month) < 1_000
+        assert repo.spent_micros(conn, tenant_id, None) >= 1_000_000

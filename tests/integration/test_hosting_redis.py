@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,8 @@ import pytest
 from gpufleet.bootstrap import open_database
 from gpufleet.domain.access import TenantKind
 from gpufleet.hosting.fake_upstream import FakeUpstream
+from gpufleet.hosting.limits import MONTH_KEEP_S, Limiter, LimitSet, RateLimited
+from gpufleet.hosting.limits_redis import RedisCounters
 from gpufleet.hosting.schemas import DeploymentCreate, InferenceKeyCreate, LimitsSet, ModelCreate
 from gpufleet.services import access, hosting
 from tests.hosting_support import free_port, serve_in_thread
@@ -151,3 +154,36 @@ def test_two_gateway_processes_share_one_limit_through_redis(
         time.sleep(61 - time.time() % 60)
     # Each process alone would admit RPM; together they admit RPM, not 2 × RPM.
     assert asyncio.run(_spread(urls, key, 4 * RPM)) == [200] * RPM + [429] * (3 * RPM)
+
+
+def test_a_monthly_budget_in_redis_resets_with_the_month_and_expires_after_it(
+    redis_url: str,
+) -> None:
+    import redis
+
+    now = [datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC).timestamp()]
+    november, december = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    in_database = {november: 900}  # micro-USD of token_usage rows since each month's start
+
+    async def read_spent(tenant: int, key: str | None, since: datetime) -> int:
+        return in_database.get(since, 0)
+
+    async def run() -> None:
+        store = RedisCounters(redis_url)
+        limiter = Limiter(store, read_spent, clock=lambda: now[0])
+        limits = (LimitSet(budget_micros=1000), LimitSet())
+        await limiter.admit(7, "k", limits)
+        await limiter.record(7, "k", limits, tokens=10, cost_pico=100 * 1_000_000)
+        with pytest.raises(RateLimited) as refused:
+            await limiter.admit(7, "k", limits)
+        assert (refused.value.resets_at, refused.value.retry_after_s) == (december, 60)
+        now[0] += 61
+        await limiter.admit(7, "k", limits)  # December's counter, seeded from December's rows
+        await store.close()
+
+    asyncio.run(run())
+    client = redis.Redis.from_url(redis_url)
+    assert int(client.get("gf:spend:tenant:7:2026-11") or 0) == 1000 * 1_000_000
+    assert int(client.get("gf:spend:tenant:7:2026-12") or 0) == 0
+    # The month's counter goes away by itself a couple of days after the month.
+    assert 0 < client.ttl("gf:spend:tenant:7:2026-11") <= 60 + MONTH_KEEP_S

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from gpufleet.hosting.backends.textstream import TextStream
 from gpufleet.hosting.backends.vllm_backend import upstream_body, vllm_command
 from gpufleet.hosting.catalog import BackendKind, ScaleMetric, parse_source
 from gpufleet.hosting.keys import split_any_token
-from gpufleet.hosting.limits import Limiter, LimitSet, MemoryCounters, RateLimited
+from gpufleet.hosting.limits import Limiter, LimitSet, MemoryCounters, Month, RateLimited
 from gpufleet.hosting.openai_api import error_response
 from gpufleet.hosting.scaling import desired_replicas
 
@@ -43,7 +44,7 @@ class Clock:
 
 
 def _limiter(clock: Clock, spent: int = 0) -> Limiter:
-    async def read_spent(tenant: int, key: str | None) -> int:
+    async def read_spent(tenant: int, key: str | None, since: datetime) -> int:
         return spent
 
     return Limiter(MemoryCounters(clock=clock), read_spent, clock=clock)
@@ -100,6 +101,55 @@ def test_budget_counts_spend_from_the_database_and_since() -> None:
         assert refused.value.kind == "budget"
 
     asyncio.run(run())
+
+
+def test_a_budget_is_per_calendar_month_and_resets_on_the_first_utc() -> None:
+    clock = Clock()
+    clock.now = datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC).timestamp()
+    november, december = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    in_database = {november: 1000}  # micro-USD of token_usage rows since each month's start
+    asked: list[datetime] = []
+
+    async def read_spent(tenant: int, key: str | None, since: datetime) -> int:
+        asked.append(since)
+        return in_database.get(since, 0)
+
+    limiter = Limiter(MemoryCounters(clock=clock), read_spent, clock=clock)
+    limits = (LimitSet(budget_micros=1000), LimitSet())
+
+    async def run() -> None:
+        with pytest.raises(RateLimited) as refused:
+            await limiter.admit(1, "k", limits)
+        assert refused.value.resets_at == december
+        assert refused.value.retry_after_s == 60  # until midnight, not an arbitrary hour
+        clock.now += 61  # December: a new counter, seeded from December's rows only
+        await limiter.admit(1, "k", limits)
+        assert asked == [november, december]
+        await limiter.record(1, "k", limits, tokens=10, cost_pico=1000 * 1_000_000)
+        with pytest.raises(RateLimited):
+            await limiter.admit(1, "k", limits)
+
+    asyncio.run(run())
+
+
+def test_the_month_of_december_ends_in_january() -> None:
+    month = Month.of(datetime(2026, 12, 31, 12, tzinfo=UTC).timestamp())
+    assert (month.label, month.start, month.end) == (
+        "2026-12",
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
+
+
+def test_a_budget_refusal_names_the_reset_instant_and_waits_until_it() -> None:
+    refused = RateLimited("budget", "tenant", 3600, resets_at=datetime(2026, 12, 1, tzinfo=UTC))
+    response = error_response(refused)
+    body = json.loads(bytes(response.body))["error"]
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3600"
+    assert body["code"] == "insufficient_quota"
+    assert "monthly budget" in body["message"]
+    assert "2026-12-01T00:00:00Z" in body["message"]
 
 
 class CharTokenizer:

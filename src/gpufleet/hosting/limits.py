@@ -1,10 +1,12 @@
 """Limits per key and per tenant: requests per minute, tokens per minute, budgets.
 
 Counters live in a `CounterStore`: in this process by default, or in Redis so that several
-gateway processes share one limit. Minutes are fixed windows (`…:<minute number>`); spend is a
-running total in 10⁻¹² USD (tokens × micro-USD per million tokens), exact in integers, seeded
-from token_usage (set-if-absent) the first time a process needs it, so that a restart does
-not forget what was spent.
+gateway processes share one limit. Minutes are fixed windows (`…:<minute number>`). A budget
+is per calendar month (UTC): spend is a running total per month (`…:<YYYY-MM>`) in 10⁻¹² USD
+(tokens × micro-USD per million tokens), exact in integers, seeded from that month's
+token_usage rows (set-if-absent) the first time a process needs it, so that a restart does not
+forget what was spent; the next month starts a new counter, so the budget resets at 00:00 UTC
+on the 1st, and a refusal says when.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 log = logging.getLogger("gpufleet.hosting.limits")
 
 WINDOW_S = 60
-BUDGET_RETRY_AFTER_S = 3600  # a budget does not refill by itself: come back after a raise
+MONTH_KEEP_S = 2 * 86_400  # a month's spend counter outlives the month by this much
 PICO_PER_MICRO = 1_000_000
 
 LimitKind = Literal["requests", "tokens", "budget"]
@@ -46,11 +49,37 @@ class Check:
 
 
 class RateLimited(Exception):
-    def __init__(self, kind: LimitKind, scope: str, retry_after_s: int) -> None:
+    def __init__(
+        self,
+        kind: LimitKind,
+        scope: str,
+        retry_after_s: int,
+        resets_at: datetime | None = None,
+    ) -> None:
         super().__init__(f"{scope} {kind} limit reached")
         self.kind = kind
         self.scope = scope
         self.retry_after_s = retry_after_s
+        self.resets_at = resets_at  # a budget's: the start of the next month (UTC)
+
+
+@dataclass(frozen=True)
+class Month:
+    """The calendar month (UTC) of an instant: its label, start and the next month's start."""
+
+    label: str  # "2026-11"
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, now: float) -> Month:
+        at = datetime.fromtimestamp(now, UTC)
+        start = datetime(at.year, at.month, 1, tzinfo=UTC)
+        end = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+        return cls(f"{at.year:04d}-{at.month:02d}", start, end)
+
+    def seconds_left(self, now: float) -> int:
+        return max(1, math.ceil(self.end.timestamp() - now))
 
 
 class CounterStore(Protocol):
@@ -61,8 +90,8 @@ class CounterStore(Protocol):
     async def add(self, amounts: dict[str, tuple[int, int]]) -> None:
         """counter → (amount, ttl_s)."""
 
-    async def seed(self, counter: str, value: int) -> None:
-        """Set a counter unless it exists."""
+    async def seed(self, counter: str, value: int, ttl_s: int = 0) -> None:
+        """Set a counter unless it exists (expiring after ttl_s; 0: never)."""
 
 
 class MemoryCounters:
@@ -101,8 +130,9 @@ class MemoryCounters:
         for counter, (amount, ttl_s) in amounts.items():
             self._add(counter, amount, ttl_s)
 
-    async def seed(self, counter: str, value: int) -> None:
-        self._values.setdefault(counter, value)
+    async def seed(self, counter: str, value: int, ttl_s: int = 0) -> None:
+        if counter not in self._values:
+            self._add(counter, value, ttl_s)
 
 
 class Limiter:
@@ -111,11 +141,12 @@ class Limiter:
     def __init__(
         self,
         store: CounterStore,
-        spent: Callable[[int, str | None], Awaitable[int]],
+        spent: Callable[[int, str | None, datetime], Awaitable[int]],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`spent(tenant, key or None)` reads the spend so far (micro-USD) from the
-        database; it is asked once per process and scope, to seed the shared counter."""
+        """`spent(tenant, key or None, since)` reads the spend since the month's start
+        (micro-USD) from the database; it is asked once per process, scope and month, to
+        seed the shared counter."""
         self.store = store
         self._spent = spent
         self._clock = clock
@@ -135,6 +166,7 @@ class Limiter:
     ) -> None:
         """Raise RateLimited when a limit is reached (limits: the tenant's, the key's)."""
         minute, retry_after = self._minute()
+        month = Month.of(self._clock())
         checks: list[Check] = []
         for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
             if limit_set.requests_per_minute is not None:
@@ -158,7 +190,7 @@ class Limiter:
                     )
                 )
             if limit_set.budget_micros is not None:
-                counter = await self._seeded_spend(tenant_id, key_id, scope)
+                counter = await self._seeded_spend(tenant_id, key_id, scope, month)
                 checks.append(
                     Check(counter, limit_set.budget_micros * PICO_PER_MICRO, "budget", scope)
                 )
@@ -167,15 +199,23 @@ class Limiter:
         failed = await self.store.admit(checks)
         if failed:
             check = checks[failed - 1]
-            wait = BUDGET_RETRY_AFTER_S if check.kind == "budget" else retry_after
-            raise RateLimited(check.kind, check.scope, wait)
+            if check.kind == "budget":
+                wait = month.seconds_left(self._clock())
+                raise RateLimited(check.kind, check.scope, wait, resets_at=month.end)
+            raise RateLimited(check.kind, check.scope, retry_after)
 
-    async def _seeded_spend(self, tenant_id: int, key_id: str, scope: str) -> str:
+    def _month_ttl(self, month: Month) -> int:
+        return month.seconds_left(self._clock()) + MONTH_KEEP_S
+
+    async def _seeded_spend(self, tenant_id: int, key_id: str, scope: str, month: Month) -> str:
         who = key_id if scope == "key" else tenant_id
-        counter = f"gf:spend:{scope}:{who}"
+        counter = f"gf:spend:{scope}:{who}:{month.label}"
         if counter not in self._seeded:
-            micros = await self._spent(tenant_id, key_id if scope == "key" else None)
-            await self.store.seed(counter, micros * PICO_PER_MICRO)
+            since = month.start
+            micros = await self._spent(tenant_id, key_id if scope == "key" else None, since)
+            await self.store.seed(counter, micros * PICO_PER_MICRO, self._month_ttl(month))
+            if len(self._seeded) > 100_000:  # last month's names are of no more use
+                self._seeded.clear()
             self._seeded.add(counter)
         return counter
 
@@ -189,13 +229,14 @@ class Limiter:
     ) -> None:
         """Count a finished request's tokens and spend against the limits that have them."""
         minute, _ = self._minute()
+        month = Month.of(self._clock())
         amounts: dict[str, tuple[int, int]] = {}
         for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
             if limit_set.tokens_per_minute is not None:
                 amounts[f"gf:tpm:{scope}:{who}:{minute}"] = (tokens, 2 * WINDOW_S)
             if limit_set.budget_micros is not None:
-                counter = await self._seeded_spend(tenant_id, key_id, scope)
-                amounts[counter] = (cost_pico, 0)
+                counter = await self._seeded_spend(tenant_id, key_id, scope, month)
+                amounts[counter] = (cost_pico, self._month_ttl(month))
         if amounts:
             await self.store.add(amounts)
 

@@ -46,8 +46,8 @@ class RedisCounters:
                     pipe.expire(counter, ttl_s, nx=True)
             await pipe.execute()
 
-    async def seed(self, counter: str, value: int) -> None:
-        await self._redis.set(counter, value, nx=True)
+    async def seed(self, counter: str, value: int, ttl_s: int = 0) -> None:
+        await self._redis.set(counter, value, nx=True, ex=ttl_s or None)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -207,11 +207,11 @@ def error_response(error: errors.GpufleetError | RateLimited) -> JSONResponse:
     """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
     if isinstance(error, RateLimited):
         code = "insufficient_quota" if error.kind == "budget" else "rate_limit_exceeded"
-        message = (
-            f"the {error.scope}'s budget is spent"
-            if error.kind == "budget"
-            else f"the {error.scope}'s {error.kind} per minute limit is reached"
-        )
+        if error.kind == "budget":
+            resets = error.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ") if error.resets_at else "?"
+            message = f"the {error.scope}'s monthly budget is spent; it resets at {resets}"
+        else:
+            message = f"the {error.scope}'s {error.kind} per minute limit is reached"
         body = {"message": message, "type": error.kind, "param": None, "code": code}
         return JSONResponse(
             {"error": body}, status_code=429, headers={"Retry-After": str(error.retry_after_s)}

@@ -181,8 +181,11 @@ def limits_of(conn: Connection, tenant_id: int, key_id: str) -> tuple[LimitSet, 
     return found.get("*", LimitSet()), found.get(key_id, LimitSet())
 
 
-def spent_micros(conn: Connection, tenant_id: int, key_id: str | None) -> int:
-    """What a tenant (or one of its keys) has spent on tokens so far, rounded up."""
+def spent_micros(
+    conn: Connection, tenant_id: int, key_id: str | None, since: datetime | None = None
+) -> int:
+    """What a tenant (or one of its keys) has spent on tokens since `since` (None: ever),
+    rounded up."""
     cost = (
         token_usage.c.input_tokens * token_usage.c.input_price_micros
         + token_usage.c.output_tokens * token_usage.c.output_price_micros
@@ -190,6 +193,8 @@ def spent_micros(conn: Connection, tenant_id: int, key_id: str | None) -> int:
     query = select(func.coalesce(func.sum(cost), 0)).where(token_usage.c.tenant_id == tenant_id)
     if key_id is not None:
         query = query.where(token_usage.c.key_id == key_id)
+    if since is not None:
+        query = query.where(token_usage.c.at >= since)
     total = int(conn.execute(query).scalar_one())
     return -(-total // 1_000_000)
 

@@ -18,6 +18,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gpufleet.domain.errors import NotFound
@@ -125,11 +126,11 @@ class HostingRuntime:
         self._deployments.clear()
         self._limits.clear()
 
-    async def _spent(self, tenant_id: int, key_id: str | None) -> int:
+    async def _spent(self, tenant_id: int, key_id: str | None, since: datetime) -> int:
         def read() -> int:
             self.meter.flush()
             with self.db.read() as conn:
-                return repo.spent_micros(conn, tenant_id, key_id)
+                return repo.spent_micros(conn, tenant_id, key_id, since)
 
         return await asyncio.to_thread(read)
 
