@@ -25,6 +25,7 @@ from gpufleet.placement import (
     Request,
     Topology,
 )
+from gpufleet.placement.model import SpareUse
 from gpufleet.placement.placer import takes_spares
 from gpufleet.planning.scenario.model import Cluster
 
@@ -153,13 +154,30 @@ class Verdict:
         return self.fits_in_one_pod_on_spares if r.contiguous else self.fits_on_spares
 
 
-def oracle(placer: Placer, r: Request) -> Verdict:
+def oracle(placer: Placer, r: Request, spares: SpareUse = SpareUse.SHAPE) -> Verdict:
     ordinary = _oracle(placer, r, lift_spares=False)
-    if not takes_spares(r):
+    if spares == SpareUse.NEVER or not takes_spares(r):
+        return ordinary
+    if spares == SpareUse.SHAPE and not _shape_needs_spares(placer, r):
         return ordinary
     lifted = _oracle(placer, r, lift_spares=True)
     return replace(ordinary, fits_on_spares=lifted.fits,
                    fits_in_one_pod_on_spares=lifted.fits_in_one_pod)  # fmt: skip
+
+
+def _shape_needs_spares(placer: Placer, r: Request) -> bool:
+    """Could not even an idle fleet hold `r` without spares? Counted from the topology."""
+    topo, spare = placer.topology, placer.bookings.spare_block
+    span = topo.model(r.gpu_model)
+    assert span is not None
+    nodes = -(-r.gpus // span.gpus_per_node)
+    ordinary = [b for b in range(span.block_lo, span.block_hi) if not spare[b]]
+    if nodes > len(ordinary) * span.nodes_per_block:
+        return True
+    most = max(
+        sum(not spare[b] for b in topo.pod_blocks(p)) for p in range(span.pod_lo, span.pod_hi)
+    )
+    return r.contiguous and -(-nodes // span.nodes_per_block) > most
 
 
 def _oracle(placer: Placer, r: Request, lift_spares: bool) -> Verdict:

@@ -1,6 +1,7 @@
-"""ADR 0011: the spare policy yields to signed contracts. A firm lease that fits only on a
-pod's spare blocks takes them; interruptible leases and the lab's jobs never do; a failure in
-a pod whose spares are taken is healed from idle nodes, reclaim or shortfall."""
+"""ADR 0011: the spare policy yields to signed contracts. A firm lease whose shape fits only
+on a pod's spare blocks takes them (by default; `SpareUse.LAST_RESORT` also when the fleet is
+merely full); interruptible leases and the lab's jobs never do; a failure in a pod whose
+spares are taken is healed from idle nodes, reclaim or shortfall."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gpufleet.placement import (
     Refusal,
     ReplacementSource,
     Request,
+    SpareUse,
     fail_node,
 )
 from tests.unit.test_placement_failures import DAY, T0, hgx, lease, nodes_of, nvl
@@ -55,20 +57,28 @@ def test_the_lab_training_job_is_not_placed_on_spares() -> None:
     assert isinstance(placer.place(job), Refusal)
 
 
-def test_spares_are_taken_only_when_nothing_else_fits() -> None:
+def test_by_default_a_full_fleet_keeps_its_spares() -> None:
     placer = Placer(hgx(pods=1, nodes=4), spare_share=0.25, clock=T0)  # node 3 is the spare
-    first = placer.place(lease("a", 1, 16))
+    assert isinstance(placer.place(lease("a", 1, 24)), Placement)
+    assert isinstance(placer.place(lease("b", 2, 8)), Refusal)  # its shape fits without
+    assert placer.spare_views == 0
+
+
+def test_as_a_last_resort_spares_are_taken_only_when_nothing_else_fits() -> None:
+    placer = Placer(hgx(pods=1, nodes=4), spare_share=0.25, clock=T0)  # node 3 is the spare
+    last = SpareUse.LAST_RESORT
+    first = placer.place(lease("a", 1, 16), spares=last)
     assert isinstance(first, Placement)
     assert first.spare_blocks == ()
-    second = placer.place(lease("b", 2, 8))
+    second = placer.place(lease("b", 2, 8), spares=last)
     assert isinstance(second, Placement)
     assert second.spare_blocks == ()
     assert placer.spare_views == 0
-    third = placer.place(lease("c", 3, 8))
+    third = placer.place(lease("c", 3, 8), spares=last)
     assert isinstance(third, Placement)
     assert third.nodes == (3,)
     assert third.spare_blocks == (3,)
-    assert isinstance(placer.place(lease("d", 4, 8)), Refusal)  # nothing left at all
+    assert isinstance(placer.place(lease("d", 4, 8), spares=last), Refusal)  # nothing left
     check_invariants(placer)
 
 
@@ -76,7 +86,7 @@ def test_a_spare_taken_for_a_window_is_a_spare_again_after_it() -> None:
     placer = Placer(hgx(pods=1, nodes=2), spare_share=0.5, clock=T0)  # node 1 is the spare
     assert isinstance(placer.place(lease("a", 1, 8)), Placement)
     short = Request("b", 2, HoldKind.LEASE, "H100", 8, T0, T0 + HOUR)
-    placed = placer.place(short)
+    placed = placer.place(short, spares=SpareUse.LAST_RESORT)
     assert isinstance(placed, Placement)
     assert placed.nodes == (1,)
     placer.advance(T0 + HOUR)
@@ -84,6 +94,19 @@ def test_a_spare_taken_for_a_window_is_a_spare_again_after_it() -> None:
     (replaced,) = fail_node(placer, node, T0 + 2 * HOUR).replaced
     assert replaced.source == ReplacementSource.SPARE
     assert replaced.node == 1
+
+
+def test_never_keeps_a_pod_sized_lease_off_the_spares() -> None:
+    placer = Placer(nvl(pods=2, blocks=4, per_block=2), spare_share=0.02, clock=T0)
+    assert isinstance(placer.place(pod_sized("a", 1), spares=SpareUse.NEVER), Refusal)
+    assert placer.spare_views == 0
+
+
+def test_a_lease_larger_than_the_ordinary_nodes_takes_spares_by_default() -> None:
+    placer = Placer(hgx(pods=2, nodes=4), spare_share=0.25, clock=T0)  # 6 ordinary nodes
+    placed = placer.place(lease("a", 1, 7 * 8))
+    assert isinstance(placed, Placement)
+    assert len(placed.spare_blocks) == 1
 
 
 def test_a_failure_in_a_pod_whose_spares_are_taken_is_healed_elsewhere() -> None:

@@ -23,7 +23,8 @@ Rules every placement keeps (and the property tests check):
 - experiments (the lab's small jobs) may share a node with each other, never with anyone else;
 - the last ⌈spare_share × blocks⌉ blocks of every pod are spares: they replace failed
   nodes of firm (not interruptible) holds, and a firm external lease that fits no other way
-  may take them over its window (ADR 0011: the spare policy yields to signed contracts;
+  may take them over its window (ADR 0011, `SpareUse`: by default only a lease whose shape
+  no fleet could hold without them, such as a contiguous one of a whole pod;
   `Placement.spare_blocks` names them, and that pod has fewer spares until the lease ends).
 
 `Placer.place(request)` works in numbered steps:
@@ -40,9 +41,9 @@ Rules every placement keeps (and the property tests check):
    what is free over the window and step 4 runs again on it. For a window from the clock
    only blocks holding entries that start later are computed (vector operations over their
    nodes); for a later window, all of the model's.
-5b. Spares — a firm lease that still has no nodes is tried once more in an exact view that
-   counts spare blocks as ordinary ones (skipped when even every spare would not be enough);
-   the lab's jobs and interruptible leases never take spares.
+5b. Spares — a firm lease that still has no nodes, and that `spares` lets take them, is
+   tried once more in an exact view that counts spare blocks as ordinary ones (skipped when
+   even every spare would not be enough); the lab's jobs and interruptible leases never are.
 6. Commit — entries go into the node calendars, which refuse any double booking, and the
    index, expiry heaps and delivery ledger follow.
 7. Refuse — otherwise a `Refusal` names the reason: not enough GPUs of the model free over
@@ -75,6 +76,7 @@ from gpufleet.placement.model import (
     ReplacementSource,
     Request,
     Shortfall,
+    SpareUse,
     seconds,
 )
 from gpufleet.placement.placer import Placer
@@ -98,6 +100,7 @@ __all__ = [
     "ReplacementSource",
     "Request",
     "Shortfall",
+    "SpareUse",
     "Topology",
     "fail_node",
     "seconds",

@@ -63,6 +63,15 @@ class Bookings:
         for block, pod in zip(spares.tolist(), topology.block_pod[spares].tolist(), strict=True):
             self.pod_spares[pod].append(block)
         self.index = FreeIndex(topology, self.calendar, self.state, self.spare_block)
+        # Per model: nodes that are not spares, and the most ordinary blocks of any one pod.
+        ordinary = ~self.spare_block
+        per_pod = np.zeros(topology.pods + 1, dtype=np.int64)  # ordinary blocks of each pod
+        np.add.at(per_pod, topology.block_pod, ordinary)
+        node_ok = ordinary[topology.node_block]
+        self.ordinary_nodes = [int(node_ok[m.node_lo : m.node_hi].sum()) for m in topology.models]
+        self.ordinary_pod_blocks = [
+            int(per_pod[m.pod_lo : m.pod_hi].max()) for m in topology.models
+        ]
         self.clock = clock
         self.holds: dict[str, Hold] = {}
         self._by_key: dict[int, Hold] = {}
@@ -100,6 +109,16 @@ class Bookings:
     def view_with_spares(self, span: ModelSpan, tenant: int, start: int, end: int) -> View:
         """Exact over the window, spare blocks counted as ordinary ones (ADR 0011)."""
         return ExactView(self.index, span, tenant, start, end, lift_spares=True)
+
+    def shape_needs_spares(self, span: ModelSpan, request: Request) -> bool:
+        """Would `request` fit no fleet of this shape, even an idle one, without spares? A
+        lease larger than the model's ordinary nodes, or a contiguous one needing more blocks
+        than any pod has that are not spares."""
+        nodes = -(-request.gpus // span.gpus_per_node)
+        if nodes > self.ordinary_nodes[span.index]:
+            return True
+        blocks = -(-nodes // span.nodes_per_block)
+        return request.contiguous and blocks > self.ordinary_pod_blocks[span.index]
 
     def spare_gpus_up(self, span: ModelSpan) -> int:
         """GPUs on the model's spare nodes that are up, busy or not: a bound on what lifting

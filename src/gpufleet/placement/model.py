@@ -124,6 +124,15 @@ class Placement:
         )
 
 
+class SpareUse(StrEnum):
+    """When a firm external lease may take a pod's spare blocks (ADR 0011). The lab's jobs
+    and interruptible leases never do."""
+
+    NEVER = "never"
+    SHAPE = "shape"  # only when its shape fits no fleet without them (default)
+    LAST_RESORT = "last_resort"  # whenever nothing else fits: a contract signed already
+
+
 class RefusalReason(StrEnum):
     UNKNOWN_MODEL = "unknown_model"
     NOT_ENOUGH_CAPACITY = "not_enough_capacity"

@@ -17,6 +17,7 @@ from gpufleet.placement.model import (
     Refusal,
     RefusalReason,
     Request,
+    SpareUse,
 )
 from gpufleet.placement.select import whole_nodes
 from gpufleet.placement.topology import ModelSpan, Topology
@@ -48,8 +49,12 @@ class Placer:
         """Moves the clock to `to`; returns the holders whose holds ended by then."""
         return self.bookings.advance(to)
 
-    def place(self, request: Request) -> Placement | Refusal:
-        """Nodes for `request` over [start, end), committed at once, or the reason why not."""
+    def place(self, request: Request, *, spares: SpareUse = SpareUse.SHAPE) -> Placement | Refusal:
+        """Nodes for `request` over [start, end), committed at once, or the reason why not.
+        `spares`: when a firm lease that fits no other way may take spare blocks (ADR 0011):
+        by default only when its shape needs them (a contiguous lease larger than any pod's
+        ordinary blocks, a lease larger than the model's ordinary nodes); LAST_RESORT for a
+        contract signed already; NEVER for a caller with another resort to try first."""
         b = self.bookings
         if request.holder in b.holds:
             raise Conflict(f"{request.holder!r} is already placed")
@@ -69,15 +74,20 @@ class Placer:
             self.exact_views += 1
             view = b.view(span, request.tenant, request.start, request.end, exact=True)
             picks = choose(view, request)
-        spares: tuple[int, ...] = ()
-        if picks is None and takes_spares(request):
-            picks, spares = self._with_spares(span, request, view)
+        taken: tuple[int, ...] = ()
+        if picks is None and self._may_take_spares(span, request, spares):
+            picks, taken = self._with_spares(span, request, view)
         if picks is None:
             return refusal(view, request)
         hold = b.open_hold(request, span)
         b.book(hold, picks)
         nodes, masks, gpus, _, _ = zip(*picks, strict=True)
-        return Placement(request.holder, request.start, request.end, nodes, gpus, masks, spares)
+        return Placement(request.holder, request.start, request.end, nodes, gpus, masks, taken)
+
+    def _may_take_spares(self, span: ModelSpan, request: Request, spares: SpareUse) -> bool:
+        if spares == SpareUse.NEVER or not takes_spares(request):
+            return False
+        return spares == SpareUse.LAST_RESORT or self.bookings.shape_needs_spares(span, request)
 
     def _with_spares(
         self, span: ModelSpan, request: Request, exact: View

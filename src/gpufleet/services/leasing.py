@@ -14,7 +14,15 @@ from gpufleet.domain.errors import Conflict, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.rentals import LeaseStatus, Rental, RequestStatus
 from gpufleet.domain.timeutil import format_instant
-from gpufleet.placement import HoldKind, Placement, PreemptionNotice, Refusal, Request, seconds
+from gpufleet.placement import (
+    HoldKind,
+    Placement,
+    PreemptionNotice,
+    Refusal,
+    Request,
+    SpareUse,
+    seconds,
+)
 from gpufleet.services.placement import PlacementSession
 from gpufleet.services.preemption import preempt_for
 
@@ -58,10 +66,11 @@ def pending_request(s: PlacementSession, request_id: str) -> Rental:
 def try_accept(s: PlacementSession, rental: Rental) -> Accepted | Refusal:
     """Places `rental` as a new lease and writes the lease, its assignments, the request's
     new status and the events; or returns the engine's refusal having written nothing (the
-    engine unchanged). A firm request may preempt interruptible holds with notice."""
+    engine unchanged). A firm request may preempt interruptible holds with notice and then,
+    if its shape needs them, take spare blocks (ADR 0011)."""
     lease_id = f"lease-{secrets.token_hex(8)}"
     request = request_for(rental, lease_id, s)
-    result = s.placer.place(request)
+    result = s.placer.place(request, spares=SpareUse.NEVER)  # preemption first
     notices: tuple[PreemptionNotice, ...] = ()
     if isinstance(result, Refusal) and not request.interruptible:
         try:
@@ -102,7 +111,29 @@ def _record(s: PlacementSession, rental: Rental, lease_id: str, placed: Placemen
     events.append(s.conn, [
         NewEvent("rental_request.accepted", rental.id, rental.tenant_id, {"lease_id": lease_id}),
         NewEvent("lease.scheduled", lease_id, rental.tenant_id, data),
+        *spares_reduced(s, lease_id, placed),
     ], s.now)  # fmt: skip
+
+
+def spares_reduced(s: PlacementSession, lease_id: str, placed: Placement) -> list[NewEvent]:
+    """Operator events (`pod.spares_reduced`), one per pod, when a firm lease fitted only on
+    spare blocks (ADR 0011): that pod runs with fewer spares over the lease's window, and its
+    failed nodes are replaced from idle nodes, reclaim or a recorded shortfall meanwhile."""
+    t, b = s.fleet.topology, s.placer.bookings
+    by_pod: dict[int, list[int]] = {}
+    for block in placed.spare_blocks:
+        by_pod.setdefault(int(t.block_pod[block]), []).append(block)
+    news = []
+    for pod, taken in sorted(by_pod.items()):
+        cluster, pod_in_cluster, _, _ = t.locate(t.pod_nodes(pod).start)
+        news.append(NewEvent("pod.spares_reduced", f"{cluster}-p{pod_in_cluster:03d}", None, {
+            "lease_id": lease_id, "spare_blocks_taken": len(taken),
+            "spare_blocks": len(b.pod_spares[pod]),
+            "from": format_instant(at(placed.start)), "until": format_instant(at(placed.end)),
+            "why": "a signed firm lease fits only on this pod's spare blocks; the spare "
+                   "policy yields to signed contracts (ADR 0011)",
+        }))  # fmt: skip
+    return news
 
 
 @dataclass(frozen=True)
@@ -114,7 +145,9 @@ class Recorded:
 
 def place_recorded_leases(s: PlacementSession, *, retry_refused: bool = True) -> Recorded:
     """Places the leases that were signed elsewhere and only recorded here (a scenario's
-    `leases`, state NULL), each as itself; a lease that does not fit is marked 'unplaced'
+    `leases`, state NULL), each as itself, a firm one on spare blocks if nothing else fits
+    (ADR 0011: a signed contract comes before the spare policy; `pod.spares_reduced`
+    events say so); a lease that does not fit even so is marked 'unplaced'
     and named in the answer and in an operator event (`lease.unplaced`). Refusals leave the
     engine unchanged. `retry_refused=False` (every simulation run) leaves the 'unplaced'
     ones alone, so a run does not repeat the same refusal; the operator retries them."""
@@ -128,7 +161,8 @@ def place_recorded_leases(s: PlacementSession, *, retry_refused: bool = True) ->
         if seconds(lease.end) <= max(s.clock, seconds(s.now)):
             over.append(lease_id)
             continue
-        result = s.placer.place(request_for(replace(lease, id=lease_id), lease_id, s))
+        request = request_for(replace(lease, id=lease_id), lease_id, s)
+        result = s.placer.place(request, spares=SpareUse.LAST_RESORT)  # signed already
         if isinstance(result, Refusal):
             refusals[lease_id] = result
             leases_repo.set_lease_state(s.conn, lease_id, leases_repo.UNPLACED)
@@ -144,6 +178,7 @@ def place_recorded_leases(s: PlacementSession, *, retry_refused: bool = True) ->
             "start": format_instant(lease.start), "end": format_instant(lease.end),
             "placed_from": format_instant(at(result.start)), "nodes": len(result.nodes),
         }))  # fmt: skip
+        news += spares_reduced(s, lease_id, result)
     s.save(placed)
     events.append(s.conn, news, s.now)
     return Recorded(placed, refusals, over)

@@ -11,6 +11,11 @@ all have been needed in the end (the engine cannot say which subset is the small
 Nothing is touched when preemption cannot help (the free GPUs and every eligible victim's are
 fewer than asked, or a contiguous request is larger than any pod); when it was tried and all
 eligible victims were still not enough, the whole operation is refused and rolled back.
+
+Spare blocks come last (ADR 0011): the retries here leave them alone; when preemption cannot
+help, or every eligible victim was not enough, the request is tried once more as the engine
+places by default (on spare blocks if its shape needs them: a contiguous lease of a whole
+pod), and only that failing is a refusal.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from gpufleet.placement import (
     Refusal,
     RefusalReason,
     Request,
+    SpareUse,
     seconds,
 )
 from gpufleet.placement.bookings import Hold
@@ -40,7 +46,8 @@ def preempt_for(
     s: PlacementSession, request: Request, refusal: Refusal
 ) -> tuple[Placement | None, tuple[PreemptionNotice, ...]]:
     """Places `request` by reclaiming interruptible holds with notice, writing the notices
-    (events, leases.reclaim_at); (None, ()) when no hold could be reclaimed in time. Raises
+    (events, leases.reclaim_at), else on spare blocks (a firm lease; see the module
+    docstring); (None, ()) when neither places it and no hold was touched. Raises
     Conflict (the session rolls back) when reclaiming every eligible hold is not enough."""
     if refusal.reason == RefusalReason.UNKNOWN_MODEL:
         return None, ()
@@ -48,7 +55,8 @@ def preempt_for(
     victims = _victims(s, request, base)
     reclaimable = sum(h.request.gpus for h, _ in victims)
     if refusal.free_gpus + reclaimable < request.gpus or not _fits_a_pod(s, request):
-        return None, ()  # preempting cannot help: leave the engine alone
+        on_spares = s.placer.place(request)  # preempting cannot help: spares, else nothing
+        return (on_spares if isinstance(on_spares, Placement) else None), ()
     notices: list[PreemptionNotice] = []
     for hold, price in victims:
         v = hold.request
@@ -57,10 +65,14 @@ def preempt_for(
         s.placer.release(v.holder, reclaim_at)
         notices.append(PreemptionNotice(v.holder, v.tenant, base, reclaim_at, request.holder,
                                         nodes, _reason(request, v, price)))  # fmt: skip
-        placed = s.placer.place(request)
+        placed = s.placer.place(request, spares=SpareUse.NEVER)
         if isinstance(placed, Placement):
             _tell(s, notices)
             return placed, tuple(notices)
+    placed = s.placer.place(request)  # every victim and the spares together
+    if isinstance(placed, Placement):
+        _tell(s, notices)
+        return placed, tuple(notices)
     raise Conflict(
         f"{refusal.message}; reclaiming all {len(victims)} interruptible hold(s) whose notice "
         "ends before the start would not free enough either",
