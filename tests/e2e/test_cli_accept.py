@@ -49,9 +49,13 @@ def test_accept_show_and_apply_over_the_cli(cli: Cli, server: str, tmp_path: Pat
     assert all(a["node"] in table for a in mine["assignments"])
 
     plan = cli.run("plans", "submit", "--wait", "--reject", "rfq-3", "--json", key=admin).json()
-    applied = cli.run("plans", "apply", plan["id"], "--json", key=admin).json()
+    applied = cli.run("plans", "apply", plan["id"], "--program-days", "0", "--json",
+                      key=admin).json()  # fmt: skip
     accepted = [d["id"] for d in plan["plan"]["decisions"] if d["accepted"]]
     assert [a["request_id"] for a in applied["accepted"]] == accepted
+    assert applied["programs"]["holds"] == []  # --program-days 0: no program booked
+    assert applied["programs"]["later_periods"] > 0
+    _programs_are_booked_and_shown(cli, admin, plan["id"])
     big_lease = max(applied["accepted"], key=lambda a: a["nodes"])
     summary = cli.run("leases", "show", big_lease["lease_id"], key=admin).out
     assert "node-intervals in" in summary  # a large lease is shown per pod
@@ -68,3 +72,27 @@ def test_accept_show_and_apply_over_the_cli(cli: Cli, server: str, tmp_path: Pat
         follow.wait(timeout=10)
     assert subjects[0] == lease_id
     assert len(set(subjects)) == 2
+
+
+def _programs_are_booked_and_shown(cli: Cli, admin: str, plan_id: str) -> None:
+    """`plans apply --program-days` books the programs' allocations; the text output shows
+    wanted / placed / short GPUs per program, model and periods, as --json gives them."""
+    days = ("--program-days", "3660")  # the whole horizon, whatever today is
+    booked = cli.run("plans", "apply", plan_id, *days, "--json", key=admin).json()["programs"]
+    holds = booked["holds"]
+    assert {h["program"] for h in holds} == {"model-v2", "chat-api"}
+    assert all(h["wanted_gpus"] == h["placed_gpus"] + h["short_gpus"] for h in holds)
+    assert booked["later_periods"] == 0
+
+    out = cli.run("plans", "apply", plan_id, *days, key=admin).out  # re-booked, same shape
+    assert "0 lease(s) created" in out
+    assert "Programs booked" in out
+    assert f"{booked['placed_gpus']:,} GPUs placed, {booked['short_gpus']:,} short" in out
+    lines = out.splitlines()
+    for h in holds:
+        first, last = h["periods"][0], h["periods"][-1]
+        periods = str(first) if first == last else f"{first}–{last}"
+        cells = [h["program"], h["gpu_model"], periods, f"{h['wanted_gpus']:,}",
+                 f"{h['placed_gpus']:,}", f"{h['short_gpus']:,}"]  # fmt: skip
+        assert any(line.split("│")[1:-1] and [c.strip() for c in line.split("│")[1:-1]] == cells
+                   for line in lines), f"no row {cells} in:\n{out}"  # fmt: skip

@@ -10,7 +10,12 @@ import typer
 from rich.status import Status
 
 from gpufleet.api.schemas.common import Page
-from gpufleet.api.schemas.plans import PlanAppliedOut, PlanCreate, PlanJobOut
+from gpufleet.api.schemas.plans import (
+    PlanAppliedOut,
+    PlanCreate,
+    PlanJobOut,
+    ProgramsAppliedOut,
+)
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import JsonFlag, api
 from gpufleet.domain.errors import GpufleetError
@@ -76,10 +81,20 @@ def show_command(plan_id: str, as_json: bool = JsonFlag) -> None:
 
 
 @plans.command("apply")
-def apply_command(plan_id: str, as_json: bool = JsonFlag) -> None:
+def apply_command(
+    plan_id: str,
+    program_days: int = typer.Option(
+        28, "--program-days", min=0, max=3660,
+        help="Book the internal programs' allocations of the periods starting within this "
+             "many days (0: none).",
+    ),
+    as_json: bool = JsonFlag,
+) -> None:  # fmt: skip
     """Accept every request the finished plan accepted, placed on nodes in one transaction:
-    all of them or none (exit 5, naming the first that does not fit)."""
-    applied = api().post(f"/v1/plans/{plan_id}/apply", PlanAppliedOut, None)
+    all of them or none (exit 5, naming the first that does not fit). Then, best effort,
+    book the internal programs' allocations of the next --program-days as the lab's holds."""
+    applied = api().call("POST", f"/v1/plans/{plan_id}/apply", PlanAppliedOut,
+                         params={"program_days": program_days})  # fmt: skip
     if as_json:
         emit_json(applied)
         return
@@ -90,6 +105,33 @@ def apply_command(plan_id: str, as_json: bool = JsonFlag) -> None:
            for a in applied.accepted])  # fmt: skip
     if applied.preempted:
         console.print(f"preemption notices: {', '.join(applied.preempted)}", highlight=False)
+    show_programs(applied.programs, program_days)
+
+
+def show_programs(programs: ProgramsAppliedOut | None, program_days: int) -> None:
+    """The programs booked: wanted / placed / short GPUs per program, model and periods."""
+    if programs is None:
+        console.print(f"programs: none booked (--program-days {program_days})",
+                      highlight=False)  # fmt: skip
+        return
+    console.print(
+        f"programs (next {program_days} days): {programs.placed_gpus:,} GPUs placed, "
+        f"{programs.short_gpus:,} short; {programs.later_periods} later allocation(s) not "
+        f"booked yet; {len(programs.released)} earlier hold(s) released",
+        highlight=False,
+    )
+    rows = [(h.program, h.gpu_model, _periods(h.periods), h.wanted_gpus, h.placed_gpus,
+             h.short_gpus) for h in programs.holds]  # fmt: skip
+    table("Programs booked", ["program", "model", "periods", "wanted GPUs", "placed GPUs",
+                              "short GPUs"], rows)  # fmt: skip
+    for h in programs.holds:
+        if h.short_gpus and h.reason:
+            console.print(f"  {h.program} {h.gpu_model} short: {h.reason}", highlight=False)
+
+
+def _periods(periods: list[int]) -> str:
+    first, last = periods[0], periods[-1]
+    return str(first) if first == last else f"{first}–{last}"
 
 
 @plans.command("list")
