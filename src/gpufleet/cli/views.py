@@ -115,13 +115,16 @@ def show_demand(rentals: Sequence[RentalOut]) -> None:
 
 
 SUMMARISE_OVER = 16  # assignments; above this a lease is shown per pod
+LEASE_STATE_TEXT = {  # the states LeaseOut.state names, where the word alone is not enough
+    "unplaced": "unplaced (tried and did not fit; the operator retries: gpufleet ops place-leases)",
+}
 
 
 def show_lease(lease: LeaseOut) -> None:
     """A lease, its state and where it runs: every node for a small lease, per pod (nodes,
     blocks, GPUs, window) for a large one."""
     show_rentals("Lease", [lease])
-    state = lease.state or "not placed"
+    state = LEASE_STATE_TEXT.get(lease.state or "", lease.state or "not placed yet")
     reclaim = f", reclaimed at {fmt(lease.reclaim_at)}" if lease.reclaim_at else ""
     console.print(f"state: {state}{reclaim}; request: {lease.request_id or '—'}", highlight=False)
     rows = lease.assignments

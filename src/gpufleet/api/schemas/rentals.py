@@ -75,7 +75,11 @@ class AssignmentOut(ApiModel):
 
 class LeaseOut(RentalOut):
     state: str | None = Field(
-        description="scheduled, active, ended or preempted; null while not placed"
+        description=(
+            "scheduled (placed, not started), active, ended, preempted, or unplaced (a signed "
+            "lease that was tried and did not fit; the operator retries it); null while not "
+            "tried yet"
+        )
     )
     reclaim_at: datetime | None = Field(description="set once a preemption notice was given")
     request_id: str | None
