@@ -1,14 +1,31 @@
-"""Gateway overhead: a fast OpenAI-compatible upstream that answers a fixed completion,
-called directly and through one gateway process in the same run, at concurrency 1, 16, 64.
+"""Gateway overhead, measured three ways in one run (issue 6; targets on 2 cores: added latency
+p50 ≤ 1 ms and p99 ≤ 10 ms at 64 concurrent requests; ≥ 2,000 requests/s per gateway process).
 
-Targets (issue 6, 2 cores): added latency p50 ≤ 1 ms and p99 ≤ 10 ms at concurrency 64;
-at least 2,000 requests/s through one gateway process. The upstream, the gateway and this
-load generator are three processes; the load generator is a minimal keep-alive HTTP/1.1
-client on raw sockets so that its own cost stays small. The gateway does everything it
-does in production: key lookup (cached), limits (a tenant limit set, in-process counters),
-routing, a token_usage row per request (batched by the metering thread into SQLite).
+1. `saturation`: an upstream that answers at once and a closed loop of 64 clients. The gateway
+   is the bottleneck, so its added latency is mostly queueing (Little's law: 64 / throughput),
+   not its own cost; what this shows is the most requests/s one gateway process serves.
+2. `at_load`: the upstream holds every request for a fixed service time, like a model
+   (--service-ms, default 50), and 64 clients call it directly and through the gateway, one
+   after the other in this run. The gateway is not the bottleneck here, so the added latency
+   is its own cost per request. The gateway process's CPU time per request (from
+   /proc/<pid>/stat) is a second measure of that cost that queueing does not change.
+3. `by_concurrency`: the instant upstream at concurrency 1, 16 and 64, direct and through the
+   gateway (64 here is the saturation run).
+
+The upstream, the gateway and this load generator are separate processes. The upstream is a
+raw asyncio protocol (it reads a request's head and Content-Length and writes a fixed answer),
+the load generator a minimal keep-alive HTTP/1.1 client on raw sockets, both on uvloop, so
+that their own cost stays small. With --pin (the default on 2 or more CPUs) the gateway runs
+on CPU 0 and the upstream and load generator on CPU 1 (os.sched_setaffinity), so that they do
+not take the gateway's core; other people's processes on a shared machine still may. The
+gateway does everything it does in production: key lookup (cached), limits (a tenant
+requests/min limit that never binds, in-process counters), routing, a token_usage row per
+request (batched by the metering thread into SQLite).
+
+--profile FILE runs the gateway under cProfile for one extra instant-upstream run at
+concurrency 16 and prints its 25 most expensive functions (own time) to stderr.
 Prints JSON.
-Usage: python -m benchmarks.bench_gateway [--seconds S] [--concurrency 1 16 64]
+Usage: python -m benchmarks.bench_gateway [--seconds S] [--service-ms MS] [--no-pin]
 """
 
 from __future__ import annotations
@@ -17,10 +34,15 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +54,94 @@ from gpufleet.domain.access import TenantKind
 from gpufleet.hosting.schemas import DeploymentCreate, InferenceKeyCreate, LimitsSet, ModelCreate
 from gpufleet.services import access, hosting
 
-BODY = json.dumps(
-    {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+CONCURRENCY_AT_LOAD = 64
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+ANSWER = json.dumps(
+    {
+        "id": "up-1",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "The answer is 42."},
+            }
+        ],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+    }
 ).encode()
-UPSTREAM = (
-    "import uvicorn; from gpufleet.hosting.fake_upstream import FakeUpstream; "
-    "uvicorn.run(FakeUpstream(keep_bodies=False), host='127.0.0.1', port={port}, "
-    "log_level='warning', access_log=False)"
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(ANSWER)).encode()
+    + b"\r\n\r\n"
+    + ANSWER
 )
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# --- the upstream: a raw asyncio protocol, run in its own process ---
 
 
-def wait_until_up(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
+class UpstreamProtocol(asyncio.Protocol):
+    """Keep-alive HTTP/1.1: per request, read the head and Content-Length bytes of body and
+    answer RESPONSE after `service_s` (at once when 0). GET answers too (the health check)."""
+
+    def __init__(self, service_s: float) -> None:
+        self.service_s = service_s
+        self.buffer = b""
+        self.transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # uvloop's TCPTransport is no asyncio.Transport subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = 0
+            lowered = self.buffer[:end].lower()
+            at = lowered.find(b"content-length:")
+            if at >= 0:
+                line_end = lowered.find(b"\r\n", at)
+                line_end = end if line_end < 0 or line_end > end else line_end
+                length = int(lowered[at + 15 : line_end])
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            if self.service_s:
+                asyncio.get_running_loop().call_later(self.service_s, self._answer)
+            else:
+                self._answer()
+
+    def _answer(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(RESPONSE)
+
+
+def serve_upstream(port: int, service_ms: float) -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: UpstreamProtocol(service_ms / 1000), "127.0.0.1", port, backlog=1024
+        )
+        async with server:
+            await server.serve_forever()
+
+    _use_uvloop()
+    asyncio.run(run())
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # the standard loop is slower but measures the same thing
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+# --- the load generator ---
 
 
 class Connection:
@@ -84,30 +166,40 @@ class Connection:
         return status
 
 
-def request_bytes(path: str, token: str | None) -> bytes:
+def request_bytes(model: str, token: str | None) -> bytes:
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+    ).encode()
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return (
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"{auth}Content-Length: {len(BODY)}\r\n\r\n"
-    ).encode() + BODY
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"{auth}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
-async def load(port: int, request: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+async def closed_loop(
+    port: int, request: bytes, concurrency: int, seconds: float, spread_s: float = 0.0
+) -> dict[str, Any]:
     connections = [await Connection.open(port) for _ in range(concurrency)]
     samples: list[float] = []
     failures = 0
     stop = time.perf_counter() + seconds
 
-    async def user(connection: Connection) -> None:
+    async def user(connection: Connection, offset_s: float) -> None:
         nonlocal failures
+        await asyncio.sleep(offset_s)
         while time.perf_counter() < stop:
             began = time.perf_counter()
             status = await connection.post(request)
             samples.append((time.perf_counter() - began) * 1000)
             failures += status != 200
 
+    # Against an upstream with a fixed service time, clients that start together stay in
+    # step: all of them arrive in the same instant, every service time, and the last waits
+    # for all the others. Real callers arrive spread out, so the clients start spread over
+    # one service time (none when the upstream answers at once).
     began = time.perf_counter()
-    await asyncio.gather(*(user(c) for c in connections))
+    await asyncio.gather(*(user(c, spread_s * i / concurrency) for i, c in enumerate(connections)))
     elapsed = time.perf_counter() - began
     for connection in connections:
         connection.writer.close()
@@ -115,114 +207,255 @@ async def load(port: int, request: bytes, concurrency: int, seconds: float) -> d
         **percentiles(samples),
         "requests_per_s": round(len(samples) / elapsed, 1),
         "failures": failures,
+        "elapsed_s": elapsed,
     }
 
 
-def prepare(directory: Path, upstream_port: int) -> tuple[str, str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # utime, stime
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    port: int,
+    request: bytes,
+    concurrency: int,
+    seconds: float,
+    gateway_pid: int | None,
+    spread_s: float = 0.0,
+) -> dict[str, Any]:
+    """One closed-loop run; with gateway_pid, also the gateway's CPU time per request."""
+    gateway_before = cpu_seconds(gateway_pid) if gateway_pid else 0.0
+    own_before = own_cpu_seconds()
+    result = asyncio.run(closed_loop(port, request, concurrency, seconds, spread_s))
+    elapsed = result.pop("elapsed_s")
+    requests = result["samples"]
+    result["load_generator_cpu_us_per_request"] = round(
+        (own_cpu_seconds() - own_before) / requests * 1e6, 1
+    )
+    if gateway_pid:
+        used = cpu_seconds(gateway_pid) - gateway_before
+        result["gateway_cpu_us_per_request"] = round(used / requests * 1e6, 1)
+        result["gateway_cpu_busy_fraction"] = round(used / elapsed, 3)
+    return result
+
+
+def compare(direct: dict[str, Any], gateway: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "direct": direct,
+        "gateway": gateway,
+        "added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 3),
+        "added_p99_ms": round(gateway["p99_ms"] - direct["p99_ms"], 3),
+    }
+
+
+# --- the setup ---
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def prepare(directory: Path, upstreams: dict[str, int]) -> tuple[str, str]:
+    """A database with a tenant, its inference key, a limit that never binds (so that the
+    limiter's path is in the measurement) and one deployment per upstream (name → port)."""
     url = f"sqlite:///{directory / 'bench.db'}"
     db = open_database(url)
     operator = access.authenticate(db, access.init_admin(db).token)
     access.create_tenant(db, operator, "bench", TenantKind.EXTERNAL)
     key = hosting.create_inference_key(db, operator, "bench", InferenceKeyCreate()).api_key
-    # A limit that never binds, so that the limiter's path is in the measurement.
-    hosting.set_limits(db, operator, LimitSet_(10**7))
-    hosting.create_model(
-        db,
-        operator,
-        ModelCreate(
-            name="m",
-            backend="vllm",
-            source=f"url:http://127.0.0.1:{upstream_port}",
-            input_price_per_million=1,
-            output_price_per_million=2,
-        ),
-    )
-    hosting.create_deployment(db, operator, DeploymentCreate(name="m", model="m"))
+    hosting.set_limits(db, operator, LimitsSet(tenant="bench", requests_per_minute=10**7))
+    for name, port in upstreams.items():
+        hosting.create_model(
+            db,
+            operator,
+            ModelCreate(
+                name=name,
+                backend="vllm",
+                source=f"url:http://127.0.0.1:{port}",
+                input_price_per_million=1,
+                output_price_per_million=2,
+            ),
+        )
+        hosting.create_deployment(db, operator, DeploymentCreate(name=name, model=name))
     db.engine.dispose()
     return url, key
 
 
-def LimitSet_(rpm: int) -> LimitsSet:  # noqa: N802 - reads as the schema it builds
-    return LimitsSet(tenant="bench", requests_per_minute=rpm)
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+@contextmanager
+def process(
+    command: list[str],
+    cpus: set[int] | None,
+    env: dict[str, str] | None = None,
+    stop: signal.Signals = signal.SIGTERM,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process, stopped with `stop` at the end. Uvicorn re-raises the signal it
+    stopped on after shutting down, so a profiled gateway gets SIGINT: that ends in a
+    KeyboardInterrupt, and cProfile writes its file on the way out (SIGTERM would kill it)."""
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, preexec_fn=pinned(cpus))
+    try:
+        yield child
+    finally:
+        child.send_signal(stop)
+        child.wait(timeout=30)
+
+
+def gateway_command(port: int, profile: str | None) -> list[str]:
+    runner = ["-m", "cProfile", "-o", profile] if profile else []
+    serve = ["-m", "gpufleet.cli.main", "serve", "--port", str(port), "--no-default-model"]
+    return [sys.executable, *runner, *serve]
+
+
+def run_all(args: argparse.Namespace, gateway_cpus: set[int] | None) -> dict[str, Any]:
+    instant_port, loaded_port, gateway_port = free_port(), free_port(), free_port()
+    upstream = [sys.executable, "-m", "benchmarks.bench_gateway", "--upstream"]
+    other_cpus = None if gateway_cpus is None else set(os.sched_getaffinity(0)) - gateway_cpus
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        process([*upstream, str(instant_port), "0"], other_cpus),
+        process([*upstream, str(loaded_port), str(args.service_ms)], other_cpus),
+    ):
+        wait_until_up(f"http://127.0.0.1:{instant_port}/health")
+        wait_until_up(f"http://127.0.0.1:{loaded_port}/health")
+        database_url, key = prepare(Path(tmp), {"m": instant_port, "m-loaded": loaded_port})
+        env = {**os.environ, "GPUFLEET_DATABASE_URL": database_url}
+        env.pop("GPUFLEET_REDIS_URL", None)
+        with process(gateway_command(gateway_port, None), gateway_cpus, env) as gateway:
+            wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz")
+            instant = request_bytes("m", key)
+            loaded = request_bytes("m-loaded", key)
+            for request in (instant, loaded):  # warm: caches, upstream connections
+                measure(gateway_port, request, CONCURRENCY_AT_LOAD, 1.0, None)
+            by_concurrency = []
+            for concurrency in args.concurrency:
+                direct = measure(instant_port, instant, concurrency, args.seconds, None)
+                through = measure(gateway_port, instant, concurrency, args.seconds, gateway.pid)
+                by_concurrency.append({"concurrency": concurrency, **compare(direct, through)})
+            spread = args.service_ms / 1000
+            direct = measure(loaded_port, loaded, CONCURRENCY_AT_LOAD, args.seconds, None, spread)
+            through = measure(
+                gateway_port, loaded, CONCURRENCY_AT_LOAD, args.seconds, gateway.pid, spread
+            )
+            at_load = {
+                "concurrency": CONCURRENCY_AT_LOAD,
+                "upstream_service_ms": args.service_ms,
+                **compare(direct, through),
+            }
+        profile = None
+        if args.profile:
+            profiled = gateway_command(gateway_port, args.profile)
+            with process(profiled, gateway_cpus, env, signal.SIGINT):
+                wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz")
+                measure(gateway_port, instant, 16, args.seconds, None)
+            profile = args.profile
+    return {"by_concurrency": by_concurrency, "at_load": at_load, "profile": profile}
+
+
+def report(args: argparse.Namespace, gateway_cpus: set[int] | None) -> dict[str, Any]:
+    found = run_all(args, gateway_cpus)
+    by_concurrency, at_load = found["by_concurrency"], found["at_load"]
+    saturated = max(by_concurrency, key=lambda r: r["concurrency"])
+    best = max(r["gateway"]["requests_per_s"] for r in by_concurrency)
+    return {
+        "benchmark": "gateway_overhead",
+        "machine": machine(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "pinned": (
+            {"gateway": sorted(gateway_cpus), "upstream_and_load_generator": "the others"}
+            if gateway_cpus
+            else None
+        ),
+        "seconds_per_run": args.seconds,
+        "saturation": {
+            "what": "instant upstream, closed loop: the gateway is the bottleneck; added "
+            "latency here is mostly queueing (concurrency / throughput)",
+            "concurrency": saturated["concurrency"],
+            "max_requests_per_s": best,
+            "queueing_estimate_ms": round(
+                1000 * saturated["concurrency"] / saturated["gateway"]["requests_per_s"], 2
+            ),
+            "added_p50_ms": saturated["added_p50_ms"],
+            "added_p99_ms": saturated["added_p99_ms"],
+            "gateway_cpu_us_per_request": saturated["gateway"]["gateway_cpu_us_per_request"],
+        },
+        "at_load": {
+            "what": "upstream holds each request for a model-like service time; the gateway "
+            "is not the bottleneck: added latency is its own cost",
+            **at_load,
+        },
+        "by_concurrency": by_concurrency,
+        "profile": found["profile"],
+        "targets": {
+            "added_p50_ms_at_64": 1.0,
+            "added_p99_ms_at_64": 10.0,
+            "gateway_requests_per_s": 2000,
+        },
+        "met": {
+            "added_p50_at_64_at_load": at_load["added_p50_ms"] <= 1.0,
+            "added_p99_at_64_at_load": at_load["added_p99_ms"] <= 10.0,
+            "added_p50_at_64_saturated": saturated["added_p50_ms"] <= 1.0,
+            "added_p99_at_64_saturated": saturated["added_p99_ms"] <= 10.0,
+            "requests_per_s": best >= 2000,
+        },
+    }
+
+
+def print_profile(path: str) -> None:
+    stats = pstats.Stats(path, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    args = parser.parse_args()
-    upstream_port, gateway_port = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", UPSTREAM.replace("{port}", str(upstream_port))]
-                )
-            )
-            wait_until_up(f"http://127.0.0.1:{upstream_port}/health")
-            database_url, key = prepare(Path(tmp), upstream_port)
-            env = {**os.environ, "GPUFLEET_DATABASE_URL": database_url}
-            env.pop("GPUFLEET_REDIS_URL", None)
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gpufleet.cli.main",
-                        "serve",
-                        "--port",
-                        str(gateway_port),
-                        "--no-default-model",
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz")
-            direct = request_bytes("/v1/chat/completions", None)
-            gateway = request_bytes("/v1/chat/completions", key)
-            asyncio.run(load(gateway_port, gateway, 8, 1.0))  # warm: caches, connections
-            results = []
-            for concurrency in args.concurrency:
-                d = asyncio.run(load(upstream_port, direct, concurrency, args.seconds))
-                g = asyncio.run(load(gateway_port, gateway, concurrency, args.seconds))
-                results.append(
-                    {
-                        "concurrency": concurrency,
-                        "direct": d,
-                        "gateway": g,
-                        "added_p50_ms": round(g["p50_ms"] - d["p50_ms"], 3),
-                        "added_p99_ms": round(g["p99_ms"] - d["p99_ms"], 3),
-                    }
-                )
-        finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=20)
-    at_64 = next((r for r in results if r["concurrency"] == 64), None)
-    best = max(r["gateway"]["requests_per_s"] for r in results)
-    print(
-        json.dumps(
-            {
-                "benchmark": "gateway_overhead",
-                "machine": machine(),
-                "seconds_per_run": args.seconds,
-                "results": results,
-                "targets": {
-                    "added_p50_ms_at_64": 1.0,
-                    "added_p99_ms_at_64": 10.0,
-                    "gateway_requests_per_s": 2000,
-                },
-                "met": {
-                    "added_p50_at_64": bool(at_64 and at_64["added_p50_ms"] <= 1.0),
-                    "added_p99_at_64": bool(at_64 and at_64["added_p99_ms"] <= 10.0),
-                    "requests_per_s": best >= 2000,
-                },
-            },
-            indent=2,
-        )
+    parser.add_argument("--service-ms", type=float, default=50.0)
+    parser.add_argument("--no-pin", action="store_true", help="let the OS place the processes")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the gateway into FILE")
+    parser.add_argument(
+        "--upstream", nargs=2, metavar=("PORT", "SERVICE_MS"), help=argparse.SUPPRESS
     )
+    args = parser.parse_args()
+    if args.upstream:
+        serve_upstream(int(args.upstream[0]), float(args.upstream[1]))
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    gateway_cpus = None if args.no_pin or len(cpus) < 2 else {cpus[0]}
+    if gateway_cpus:  # this load generator runs with the upstreams, off the gateway's CPU
+        os.sched_setaffinity(0, set(cpus) - gateway_cpus)
+    _use_uvloop()
+    result = report(args, gateway_cpus)
+    print(json.dumps(result, indent=2))
+    if args.profile:
+        print_profile(args.profile)
 
 
 if __name__ == "__main__":

@@ -263,3 +263,22 @@ def test_token_shapes() -> None:
     assert split_any_token("gf_ikey_ab12_s") == ("ikey_ab12", "s")
     assert split_any_token("gf_other_ab12_s") is None
     assert split_any_token("sk-openai") is None
+
+
+def test_request_ids_are_random_unique_and_not_repeated_by_a_forked_child() -> None:
+    import os
+
+    from gpufleet.hosting.runtime import new_request_id
+
+    ids = [new_request_id(chat=True) for _ in range(1000)]  # several batches from the OS
+    assert len(set(ids)) == 1000
+    assert all(i.startswith("chatcmpl-") and len(i) == 9 + 32 for i in ids)
+    assert new_request_id(chat=False).startswith("cmpl-")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write_end, new_request_id(chat=True).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    in_child = os.read(read_end, 100).decode()
+    assert in_child not in {*ids, new_request_id(chat=True)}

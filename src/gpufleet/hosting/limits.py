@@ -166,7 +166,7 @@ class Limiter:
     ) -> None:
         """Raise RateLimited when a limit is reached (limits: the tenant's, the key's)."""
         minute, retry_after = self._minute()
-        month = Month.of(self._clock())
+        month: Month | None = None  # worked out only for a budget: most limit sets have none
         checks: list[Check] = []
         for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
             if limit_set.requests_per_minute is not None:
@@ -190,6 +190,7 @@ class Limiter:
                     )
                 )
             if limit_set.budget_micros is not None:
+                month = month or Month.of(self._clock())
                 counter = await self._seeded_spend(tenant_id, key_id, scope, month)
                 checks.append(
                     Check(counter, limit_set.budget_micros * PICO_PER_MICRO, "budget", scope)
@@ -199,7 +200,7 @@ class Limiter:
         failed = await self.store.admit(checks)
         if failed:
             check = checks[failed - 1]
-            if check.kind == "budget":
+            if check.kind == "budget" and month is not None:
                 wait = month.seconds_left(self._clock())
                 raise RateLimited(check.kind, check.scope, wait, resets_at=month.end)
             raise RateLimited(check.kind, check.scope, retry_after)
@@ -229,12 +230,13 @@ class Limiter:
     ) -> None:
         """Count a finished request's tokens and spend against the limits that have them."""
         minute, _ = self._minute()
-        month = Month.of(self._clock())
+        month: Month | None = None
         amounts: dict[str, tuple[int, int]] = {}
         for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
             if limit_set.tokens_per_minute is not None:
                 amounts[f"gf:tpm:{scope}:{who}:{minute}"] = (tokens, 2 * WINDOW_S)
             if limit_set.budget_micros is not None:
+                month = month or Month.of(self._clock())
                 counter = await self._seeded_spend(tenant_id, key_id, scope, month)
                 amounts[counter] = (cost_pico, self._month_ttl(month))
         if amounts:
