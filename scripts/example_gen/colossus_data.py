@@ -76,7 +76,8 @@ LEASES: list[dict[str, Any]] = [
         end=D("2027-07-05"),
         price_per_gpu_hour=Price(2.65),
         **{"class": "reserved"},
-        contiguous=True,
+        # Not contiguous: 8,192 H200 is two of Colossus's 4,096-GPU H200 pods, so a
+        # one-pod promise could never be kept (placement would mark the lease unplaced).
     ),
     dict(
         id="lease-gb200-northwind",

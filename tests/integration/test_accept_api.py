@@ -69,14 +69,15 @@ def test_a_request_that_does_not_fit_is_refused_with_the_reason_and_nothing_writ
     op = server.client(operator)
     import_small(op)
     tenant = server.client(make_tenant(server.db, operator, "big-co"))
-    too_big = {"gpu_model": "GB200", "gpus": 2304, "start": "2027-03-01", "end": "2027-04-05",
+    # More than the whole GB200 fleet (2304 GPUs, spares included: ADR 0011).
+    too_big = {"gpu_model": "GB200", "gpus": 2376, "start": "2027-03-01", "end": "2027-04-05",
                "price_per_gpu_hour": 4.0}  # fmt: skip
     request_id = expect(tenant.post("/v1/rental-requests", json=too_big), 201)["id"]
     before = (_count(server.db, leases), _count(server.db, node_assignments))
 
     error = error_of(op.post(f"/v1/rental-requests/{request_id}/accept"), 409)
 
-    assert "2304 GB200 GPUs asked but only" in error["message"]
+    assert "2376 GB200 GPUs asked but only" in error["message"]
     assert error["issues"] == [{"path": "reason", "message": "not_enough_capacity"}]
     assert (_count(server.db, leases), _count(server.db, node_assignments)) == before
     assert expect(tenant.get(f"/v1/rental-requests/{request_id}"), 200)["status"] == "pending"
@@ -90,8 +91,9 @@ def test_a_contiguous_request_no_pod_can_hold_is_refused_as_such(
     op = server.client(operator)
     import_small(op)
     tenant = server.client(make_tenant(server.db, operator, "pod-co"))
-    # A GB200 pod has 7 racks of 72 that are not spares: 504 GPUs.
-    wide = {"gpu_model": "GB200", "gpus": 576, "start": "2027-03-01", "end": "2027-04-05",
+    # A GB200 pod has 8 racks of 72 (one a spare, which a firm lease of a whole pod may
+    # take: ADR 0011): 576 GPUs, so 648 fit no pod.
+    wide = {"gpu_model": "GB200", "gpus": 648, "start": "2027-03-01", "end": "2027-04-05",
             "price_per_gpu_hour": 4.0, "contiguous": True}  # fmt: skip
     request_id = expect(tenant.post("/v1/rental-requests", json=wide), 201)["id"]
     error = error_of(op.post(f"/v1/rental-requests/{request_id}/accept"), 409)

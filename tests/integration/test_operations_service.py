@@ -243,11 +243,12 @@ def test_a_node_the_operator_brings_back_up_ends_a_leases_shortfall(
 
 
 def _recorded_fleet(db: Database, operator: Actor) -> None:
-    """One pod of four 8-GPU nodes (one spare block): room for 24 GPUs, leases of 32."""
+    """One pod of four 8-GPU nodes (one a spare, which a signed lease may take: ADR 0011):
+    room for 32 GPUs, leases of 16 and 24."""
     db.clock = lambda: NOW  # type: ignore[method-assign]
-    signed = [{"id": f"lease-{c}", "customer": f"cust-{c}", "gpu_model": "H100", "gpus": 16,
+    signed = [{"id": f"lease-{c}", "customer": f"cust-{c}", "gpu_model": "H100", "gpus": gpus,
                "start": "2027-01-05", "end": "2027-02-01", "price_per_gpu_hour": 2.0}
-              for c in "ab"]  # fmt: skip
+              for c, gpus in (("a", 16), ("b", 24))]  # fmt: skip
     scenario = parse_scenario({
         "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
                                                   "periods": 8},
