@@ -67,7 +67,10 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     story = answer_the_story(scenario, max(pending, key=lambda r: r.value_usd), as_json)
     hosted = run_hosting_demo(db, operator)
     operations = simulate_weeks(scenario, story.free.accepted_ids, quiet=as_json, whole_month=True)
-    billed = run_billing_demo(db, operator, operations.usage, story.free.accepted_ids)
+    # Signed in the order the simulation placed them (by start), so both find the same room.
+    starts = {r.id: r.start for r in scenario.rental_requests}
+    in_order = sorted(story.free.accepted_ids, key=lambda i: (starts[i], i))
+    billed = run_billing_demo(db, operator, operations.usage, in_order)
     if as_json:
         emit_json({
             "hosting": hosted.to_dict(),
