@@ -5,8 +5,9 @@ p50 ≤ 1 ms and p99 ≤ 10 ms at 64 concurrent requests; ≥ 2,000 requests/s p
    is the bottleneck, so its added latency is mostly queueing (Little's law: 64 / throughput),
    not its own cost; what this shows is the most requests/s one gateway process serves.
 2. `at_load`: the upstream holds every request for a fixed service time, like a model
-   (--service-ms, default 50), and 64 clients call it directly and through the gateway, one
-   after the other in this run. The gateway is not the bottleneck here, so the added latency
+   (--service-ms, default 50), and 64 clients call it directly and through the gateway in
+   this run (one-second slices taken in turn, so that the shared machine's changing
+   background load falls on both alike; the clients start spread over one service time). The gateway is not the bottleneck here, so the added latency
    is its own cost per request. The gateway process's CPU time per request (from
    /proc/<pid>/stat) is a second measure of that cost that queueing does not change.
 3. `by_concurrency`: the instant upstream at concurrency 1, 16 and 64, direct and through the
@@ -43,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,22 +179,43 @@ def request_bytes(model: str, token: str | None) -> bytes:
     ).encode() + body
 
 
+@dataclass
+class Tally:
+    """What the closed-loop slices of one side (direct or through the gateway) add up to."""
+
+    samples: list[float] = field(default_factory=list)
+    failures: int = 0
+    elapsed_s: float = 0.0
+    own_cpu_s: float = 0.0
+    gateway_cpu_s: float = 0.0
+
+    def result(self, with_gateway: bool) -> dict[str, Any]:
+        requests = len(self.samples)
+        found: dict[str, Any] = {
+            **percentiles(self.samples),
+            "requests_per_s": round(requests / self.elapsed_s, 1),
+            "failures": self.failures,
+            "load_generator_cpu_us_per_request": round(self.own_cpu_s / requests * 1e6, 1),
+        }
+        if with_gateway:
+            found["gateway_cpu_us_per_request"] = round(self.gateway_cpu_s / requests * 1e6, 1)
+            found["gateway_cpu_busy_fraction"] = round(self.gateway_cpu_s / self.elapsed_s, 3)
+        return found
+
+
 async def closed_loop(
-    port: int, request: bytes, concurrency: int, seconds: float, spread_s: float = 0.0
-) -> dict[str, Any]:
+    port: int, request: bytes, concurrency: int, seconds: float, spread_s: float, tally: Tally
+) -> None:
     connections = [await Connection.open(port) for _ in range(concurrency)]
-    samples: list[float] = []
-    failures = 0
     stop = time.perf_counter() + seconds
 
     async def user(connection: Connection, offset_s: float) -> None:
-        nonlocal failures
         await asyncio.sleep(offset_s)
         while time.perf_counter() < stop:
             began = time.perf_counter()
             status = await connection.post(request)
-            samples.append((time.perf_counter() - began) * 1000)
-            failures += status != 200
+            tally.samples.append((time.perf_counter() - began) * 1000)
+            tally.failures += status != 200
 
     # Against an upstream with a fixed service time, clients that start together stay in
     # step: all of them arrive in the same instant, every service time, and the last waits
@@ -200,15 +223,9 @@ async def closed_loop(
     # one service time (none when the upstream answers at once).
     began = time.perf_counter()
     await asyncio.gather(*(user(c, spread_s * i / concurrency) for i, c in enumerate(connections)))
-    elapsed = time.perf_counter() - began
+    tally.elapsed_s += time.perf_counter() - began
     for connection in connections:
         connection.writer.close()
-    return {
-        **percentiles(samples),
-        "requests_per_s": round(len(samples) / elapsed, 1),
-        "failures": failures,
-        "elapsed_s": elapsed,
-    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -223,27 +240,27 @@ def own_cpu_seconds() -> float:
 
 
 def measure(
-    port: int,
-    request: bytes,
+    direct: tuple[int, bytes],
+    gateway: tuple[int, bytes, int],
     concurrency: int,
     seconds: float,
-    gateway_pid: int | None,
     spread_s: float = 0.0,
 ) -> dict[str, Any]:
-    """One closed-loop run; with gateway_pid, also the gateway's CPU time per request."""
-    gateway_before = cpu_seconds(gateway_pid) if gateway_pid else 0.0
-    own_before = own_cpu_seconds()
-    result = asyncio.run(closed_loop(port, request, concurrency, seconds, spread_s))
-    elapsed = result.pop("elapsed_s")
-    requests = result["samples"]
-    result["load_generator_cpu_us_per_request"] = round(
-        (own_cpu_seconds() - own_before) / requests * 1e6, 1
-    )
-    if gateway_pid:
-        used = cpu_seconds(gateway_pid) - gateway_before
-        result["gateway_cpu_us_per_request"] = round(used / requests * 1e6, 1)
-        result["gateway_cpu_busy_fraction"] = round(used / elapsed, 3)
-    return result
+    """Direct (port, request) against through the gateway (port, request, pid), in slices of
+    one second taken in turn, so that a change in the machine's background load (it is
+    shared) falls on both sides alike. Also the gateway's CPU time per request."""
+    sides = (Tally(), Tally())
+    slices = max(1, round(seconds))
+    runs = ((sides[0], direct[0], direct[1], None), (sides[1], *gateway))
+    for _ in range(slices):
+        for side, port, request, pid in runs:
+            gateway_before = cpu_seconds(pid) if pid else 0.0
+            own_before = own_cpu_seconds()
+            asyncio.run(closed_loop(port, request, concurrency, seconds / slices, spread_s, side))
+            side.own_cpu_s += own_cpu_seconds() - own_before
+            if pid:
+                side.gateway_cpu_s += cpu_seconds(pid) - gateway_before
+    return compare(sides[0].result(False), sides[1].result(True))
 
 
 def compare(direct: dict[str, Any], gateway: dict[str, Any]) -> dict[str, Any]:
@@ -353,28 +370,35 @@ def run_all(args: argparse.Namespace, gateway_cpus: set[int] | None) -> dict[str
             instant = request_bytes("m", key)
             loaded = request_bytes("m-loaded", key)
             for request in (instant, loaded):  # warm: caches, upstream connections
-                measure(gateway_port, request, CONCURRENCY_AT_LOAD, 1.0, None)
+                asyncio.run(
+                    closed_loop(gateway_port, request, CONCURRENCY_AT_LOAD, 1.0, 0.0, Tally())
+                )
             by_concurrency = []
             for concurrency in args.concurrency:
-                direct = measure(instant_port, instant, concurrency, args.seconds, None)
-                through = measure(gateway_port, instant, concurrency, args.seconds, gateway.pid)
-                by_concurrency.append({"concurrency": concurrency, **compare(direct, through)})
-            spread = args.service_ms / 1000
-            direct = measure(loaded_port, loaded, CONCURRENCY_AT_LOAD, args.seconds, None, spread)
-            through = measure(
-                gateway_port, loaded, CONCURRENCY_AT_LOAD, args.seconds, gateway.pid, spread
-            )
+                compared = measure(
+                    (instant_port, instant),
+                    (gateway_port, instant, gateway.pid),
+                    concurrency,
+                    args.seconds,
+                )
+                by_concurrency.append({"concurrency": concurrency, **compared})
             at_load = {
                 "concurrency": CONCURRENCY_AT_LOAD,
                 "upstream_service_ms": args.service_ms,
-                **compare(direct, through),
+                **measure(
+                    (loaded_port, loaded),
+                    (gateway_port, loaded, gateway.pid),
+                    CONCURRENCY_AT_LOAD,
+                    args.seconds,
+                    args.service_ms / 1000,
+                ),
             }
         profile = None
         if args.profile:
             profiled = gateway_command(gateway_port, args.profile)
             with process(profiled, gateway_cpus, env, signal.SIGINT):
                 wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz")
-                measure(gateway_port, instant, 16, args.seconds, None)
+                asyncio.run(closed_loop(gateway_port, instant, 16, args.seconds, 0.0, Tally()))
             profile = args.profile
     return {"by_concurrency": by_concurrency, "at_load": at_load, "profile": profile}
 

@@ -95,19 +95,24 @@ class Meter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            batch = [] if first is None else [first]
-            stopping = first is None
-            gather_until = time.monotonic() + _GATHER_S
-            while len(batch) < _BATCH:
-                try:
-                    more = self._queue.get(timeout=max(0.0, gather_until - time.monotonic()))
-                except queue.Empty:
-                    break
-                if more is None:
+            item = self._queue.get()
+            if item is not None and self._queue.qsize() < _BATCH:
+                # Gather by sleeping, not by waiting on the queue: a thread waiting on the
+                # queue is woken by every row put, a thread switch (and a GIL hand-over the
+                # event loop waits for) per request; asleep, it costs one per batch.
+                time.sleep(_GATHER_S)
+            batch: list[UsageRow] = []
+            while True:
+                if item is None:
                     stopping = True
                     break
-                batch.append(more)
+                batch.append(item)
+                if len(batch) >= _BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
             self._write(batch)
 
     def _write(self, batch: list[UsageRow]) -> None:
