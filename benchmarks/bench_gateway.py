@@ -7,9 +7,10 @@ p50 ≤ 1 ms and p99 ≤ 10 ms at 64 concurrent requests; ≥ 2,000 requests/s p
 2. `at_load`: the upstream holds every request for a fixed service time, like a model
    (--service-ms, default 50), and 64 clients call it directly and through the gateway in
    this run (one-second slices taken in turn, so that the shared machine's changing
-   background load falls on both alike; the clients start spread over one service time). The gateway is not the bottleneck here, so the added latency
-   is its own cost per request. The gateway process's CPU time per request (from
-   /proc/<pid>/stat) is a second measure of that cost that queueing does not change.
+   background load falls on both alike; the clients start spread over one service time).
+   The gateway is not the bottleneck here, so the added latency is its own cost per
+   request. The gateway process's CPU time per request (from /proc/<pid>/stat) is a second
+   measure of that cost that queueing does not change.
 3. `by_concurrency`: the instant upstream at concurrency 1, 16 and 64, direct and through the
    gateway (64 here is the saturation run).
 
