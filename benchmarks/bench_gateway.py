@@ -17,7 +17,7 @@ p50 ≤ 1 ms and p99 ≤ 10 ms at 64 concurrent requests; ≥ 2,000 requests/s p
 The upstream, the gateway and this load generator are separate processes. The upstream is a
 raw asyncio protocol (it reads a request's head and Content-Length and writes a fixed answer),
 the load generator a minimal keep-alive HTTP/1.1 client on raw sockets, both on uvloop, so
-that their own cost stays small. With --pin (the default on 2 or more CPUs) the gateway runs
+that their own cost stays small. Unless --no-pin (or on one CPU), the gateway runs
 on CPU 0 and the upstream and load generator on CPU 1 (os.sched_setaffinity), so that they do
 not take the gateway's core; other people's processes on a shared machine still may. The
 gateway does everything it does in production: key lookup (cached), limits (a tenant
