@@ -189,6 +189,7 @@ class Tally:
     elapsed_s: float = 0.0
     own_cpu_s: float = 0.0
     gateway_cpu_s: float = 0.0
+    gateway_waited_s: float = 0.0
 
     def result(self, with_gateway: bool) -> dict[str, Any]:
         requests = len(self.samples)
@@ -201,6 +202,9 @@ class Tally:
         if with_gateway:
             found["gateway_cpu_us_per_request"] = round(self.gateway_cpu_s / requests * 1e6, 1)
             found["gateway_cpu_busy_fraction"] = round(self.gateway_cpu_s / self.elapsed_s, 3)
+            found["gateway_loop_waited_for_cpu_us_per_request"] = round(
+                self.gateway_waited_s / requests * 1e6, 1
+            )
         return found
 
 
@@ -235,6 +239,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # utime, stime
 
 
+def waiting_for_cpu_s(pid: int) -> float:
+    """Time the process's main thread (the gateway's event loop) was ready to run but waited
+    for a CPU that something else had: /proc/<pid>/schedstat, field 2 (ns)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -256,11 +266,13 @@ def measure(
     for _ in range(slices):
         for side, port, request, pid in runs:
             gateway_before = cpu_seconds(pid) if pid else 0.0
+            waited_before = waiting_for_cpu_s(pid) if pid else 0.0
             own_before = own_cpu_seconds()
             asyncio.run(closed_loop(port, request, concurrency, seconds / slices, spread_s, side))
             side.own_cpu_s += own_cpu_seconds() - own_before
             if pid:
                 side.gateway_cpu_s += cpu_seconds(pid) - gateway_before
+                side.gateway_waited_s += waiting_for_cpu_s(pid) - waited_before
     return compare(sides[0].result(False), sides[1].result(True))
 
 
