@@ -24,12 +24,14 @@ GPUFLEET = [sys.executable, "-m", "gpufleet.cli.main"]
 class Cli:
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str, key: str | None = None, check: int | None = 0) -> Result:
+    def run(
+        self, *args: str, key: str | None = None, check: int | None = 0, timeout: float = 120
+    ) -> Result:
         env = {**os.environ, **self.env, "COLUMNS": "200"}
         if key is not None:
             env["GPUFLEET_API_KEY"] = key
         done = subprocess.run([*GPUFLEET, *args], capture_output=True, text=True, env=env,
-                              timeout=120, check=False)  # fmt: skip
+                              timeout=timeout, check=False)  # fmt: skip
         result = Result(done.returncode, done.stdout, done.stderr)
         if check is not None:
             assert done.returncode == check, f"exit {done.returncode}: {done.stderr}{done.stdout}"
