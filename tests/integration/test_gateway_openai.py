@@ -153,3 +153,42 @@ def test_errors_come_in_openai_shape(live_server: LiveServer, gateway: str) -> N
 def test_models_list_names_the_deployment(live_server: LiveServer, gateway: str) -> None:
     ids = [m.id for m in client(live_server, gateway).models.list()]
     assert ids == ["tiny"]
+
+
+BODY_LIMIT = 2 * 1024 * 1024  # the live server's body limit
+
+
+def _chunked(raw: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(raw), size):
+        yield raw[start : start + size]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_413_in_openai_shape(
+    live_server: LiveServer, gateway: str, chunked: bool
+) -> None:
+    """The gateway's routes are served ahead of the app's middleware (ADR 0008), so they
+    apply the body limit themselves: before the key is looked at, with or without a length."""
+    request = b'{"model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}'
+    headers = {"Authorization": f"Bearer {gateway}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=live_server.url, headers=headers) as raw:
+        over = request + b" " * (BODY_LIMIT + 1 - len(request))
+        refused = raw.post("/v1/chat/completions", content=_chunked(over) if chunked else over)
+        assert ("content-length" not in refused.request.headers) == chunked
+        assert refused.status_code == 413, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "payload_too_large"
+        assert error["type"] == "invalid_request_error"
+        assert str(BODY_LIMIT) in error["message"]
+        anonymous = httpx.post(f"{live_server.url}/v1/completions", content=over)
+        assert anonymous.status_code == 413
+        assert stored_usage(live_server) == []
+        exact = request + b" " * (BODY_LIMIT - len(request))
+        answered = raw.post("/v1/chat/completions", content=_chunked(exact) if chunked else exact)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["usage"]["completion_tokens"] == 1
+
+
+def test_other_methods_on_the_gateway_paths_are_405(live_server: LiveServer) -> None:
+    assert httpx.get(f"{live_server.url}/v1/chat/completions").status_code == 405
+    assert httpx.put(f"{live_server.url}/v1/completions").status_code == 405

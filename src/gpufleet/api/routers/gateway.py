@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from gpufleet.domain.errors import GpufleetError, Unavailable
 from gpufleet.hosting import openai_api
@@ -27,23 +28,85 @@ from gpufleet.hosting.metering import Usage
 from gpufleet.hosting.openai_api import ChatRequest, ChunkWriter, CompletionRequest
 from gpufleet.hosting.runtime import new_request_id, runtime_of
 
+CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+PATHS = {CHAT_PATH: True, COMPLETIONS_PATH: False}  # path -> is it the chat route
+
 
 async def chat_completions(request: Request) -> Response:
-    return await _serve(request, chat=True)
+    return await _serve(request, None, chat=True)
 
 
 async def completions(request: Request) -> Response:
-    return await _serve(request, chat=False)
+    return await _serve(request, None, chat=False)
+
+
+async def serve_asgi(scope: Scope, receive: Receive, send: Send, max_body_bytes: int) -> None:
+    """One POST to a gateway path, as a bare ASGI app: the app calls this ahead of its
+    middleware stack (ADR 0008), which cost about a third of the gateway's CPU per request.
+    So this does itself what the stack did for these routes: the body limit (413, in
+    OpenAI's shape here), and a 500 without the error's text for anything unexpected."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        await _too_large(max_body_bytes)(scope, receive, send)
+        return
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return  # the caller left before sending its body: nothing done, nothing billed
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > max_body_bytes:
+            await _too_large(max_body_bytes)(scope, receive, send)
+            return
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        response = await _serve(
+            Request(scope, receive), b"".join(chunks), chat=PATHS[scope["path"]]
+        )
+        await response(scope, receive, tracking_send)
+    except Exception as error:
+        if started:
+            raise  # as Starlette's ServerErrorMiddleware does: the server closes the connection
+        await _internal(error)(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _too_large(max_body_bytes: int) -> Response:
+    body = {
+        "message": f"request body is larger than {max_body_bytes} bytes",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "payload_too_large",
+    }
+    return JSONResponse({"error": body}, status_code=413)
 
 
 # Plain Starlette routes: no dependency solving (the app's sync dependencies would each cost
 # a thread-pool hop per request) and no schema; these routes parse and answer for themselves.
 log = logging.getLogger("gpufleet.gateway")
 router = APIRouter()
-router.add_route(
-    "/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False
-)
-router.add_route("/v1/completions", completions, methods=["POST"], include_in_schema=False)
+# The app serves POSTs to these paths through serve_asgi, ahead of its middleware; the routes
+# stay registered so that other methods answer 405, as for every route.
+router.add_route(CHAT_PATH, chat_completions, methods=["POST"], include_in_schema=False)
+router.add_route(COMPLETIONS_PATH, completions, methods=["POST"], include_in_schema=False)
 
 
 def _token(request: Request) -> str | None:
@@ -52,12 +115,14 @@ def _token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-async def _serve(request: Request, *, chat: bool) -> Response:
+async def _serve(request: Request, raw: bytes | None, *, chat: bool) -> Response:
+    """`raw` is the body when the caller has read it already, else None."""
     runtime = runtime_of(request.app.state, request.app.state.db)
     try:
         caller = runtime.keys.lookup(_token(request))
         tenant_id = require_inference(caller)
-        raw = await request.body()
+        if raw is None:
+            raw = await request.body()
         body: Any = openai_api.parse(ChatRequest if chat else CompletionRequest, raw)
         deployment = runtime.deployment_for(body.model, tenant_id)
         limits = runtime.limits_for(tenant_id, caller.key_id)
