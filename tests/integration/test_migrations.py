@@ -9,13 +9,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gpufleet.adapters.db import (  # noqa: F401  (each module adds its tables)
-    tables_billing,
-    tables_hosting,
-    tables_operations,
-    tables_placement,
-)
-from gpufleet.adapters.db.tables import metadata
+from gpufleet.adapters.db.schema import metadata
 from gpufleet.services.database import Database
 
 

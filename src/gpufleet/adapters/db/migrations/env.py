@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from gpufleet.adapters.db import (  # noqa: F401  (each module adds its tables to metadata)
-    tables_billing,
-    tables_hosting,
-    tables_operations,
-    tables_placement,
-)
-from gpufleet.adapters.db.tables import metadata
+from gpufleet.adapters.db.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
