@@ -19,6 +19,7 @@ from gpufleet.adapters.db.tables import gpu_models, leases
 from gpufleet.adapters.db.tables_hosting import token_usage
 from gpufleet.adapters.db.tables_operations import lease_usage_hours
 from gpufleet.domain.rentals import Rental
+from gpufleet.domain.timeutil import to_utc
 from gpufleet.services.database import Database
 
 
@@ -88,6 +89,21 @@ def add_tokens(db: Database, requests: list[Tokens]) -> None:
     with db.write() as conn:
         if rows:
             conn.execute(insert(token_usage), rows)
+
+
+def stored_usage(db: Database) -> tuple[list[Hour], dict[str, Rental]]:
+    """Every usage row as written (by operations, say) and every lease, to recompute from."""
+    with db.read() as conn:
+        usage = conn.execute(select(lease_usage_hours)).all()
+        stored = rentals_repo.page(
+            conn, "lease", tenant_id=None, status=None, after=None, limit=1000
+        )
+    hours = [
+        Hour(u.lease_id, u.tenant_id, to_utc(u.hour_start), u.promised_gpu_seconds,
+             u.delivered_gpu_seconds)
+        for u in usage
+    ]  # fmt: skip
+    return hours, {lease.id: lease for lease in stored}
 
 
 def month_hours(

@@ -7,13 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from fractions import Fraction
 
-from sqlalchemy import select
-
-from gpufleet.adapters.db.repos import rentals as rentals_repo
-from gpufleet.adapters.db.tables_operations import lease_usage_hours
 from gpufleet.cli.demo_billing import run_billing_demo, show_billing
 from gpufleet.cli.output import console
-from gpufleet.domain.timeutil import to_utc
 from gpufleet.operations import Reliability, Simulator, hourly_usage
 from gpufleet.placement import Placer, Request, Topology, seconds
 from gpufleet.planning.scenario import load_scenario_file
@@ -21,7 +16,7 @@ from gpufleet.services import billing, billing_queries, fleet, rentals
 from gpufleet.services.database import Database
 from gpufleet.services.operations import AdvanceOptions, advance
 from tests.conftest import EXAMPLES, Actor
-from tests.integration.billing_helpers import DEFAULT, Hour, expected_totals, half_down
+from tests.integration.billing_helpers import DEFAULT, expected_totals, half_down, stored_usage
 
 START = datetime(2027, 1, 4, tzinfo=UTC)
 FEB = datetime(2027, 2, 1, tzinfo=UTC)
@@ -45,30 +40,13 @@ def test_simulated_weeks_become_the_first_months_invoices(db: Database, operator
     assert demo.invoices
     assert "2027-01 closed" in printed.get()
 
-    with db.read() as conn:
-        usage = list(conn.execute(select(lease_usage_hours)))
-        leases = {
-            r.id: r
-            for r in rentals_repo.page(
-                conn, "lease", tenant_id=None, status=None, after=None, limit=1000
-            )
-        }
-    assert any(u.shortfall_gpu_seconds for u in usage), "failures should cost some GPU-hours"
-    hours = [
-        Hour(
-            u.lease_id,
-            u.tenant_id,
-            to_utc(u.hour_start),
-            u.promised_gpu_seconds,
-            u.delivered_gpu_seconds,
-        )
-        for u in usage
-    ]
+    hours, leases = stored_usage(db)
+    assert any(h.delivered < h.promised for h in hours), "failures should cost some GPU-hours"
     want = expected_totals(hours, [], leases, (2027, 1))
     got = {i.id: (i.charges_micros, i.credits_micros) for i in demo.invoices}
     assert sorted(got.values()) == sorted(want.values())
     billed = {line.lease_id for i in demo.invoices for line in i.lines}
-    assert billed == {u.lease_id for u in usage if to_utc(u.hour_start) < FEB}
+    assert billed == {h.lease_id for h in hours if h.hour_start < FEB}
 
 
 def test_a_reserved_lease_short_of_gpus_gets_its_credit(db: Database, operator: Actor) -> None:
@@ -83,24 +61,7 @@ def test_a_reserved_lease_short_of_gpus_gets_its_credit(db: Database, operator: 
     db.clock = lambda: end  # type: ignore[method-assign]
     closed = billing.close_month(db, operator.principal, "2027-02")
 
-    with db.read() as conn:
-        usage = list(conn.execute(select(lease_usage_hours)))
-        leases = {
-            r.id: r
-            for r in rentals_repo.page(
-                conn, "lease", tenant_id=None, status=None, after=None, limit=1000
-            )
-        }
-    hours = [
-        Hour(
-            u.lease_id,
-            u.tenant_id,
-            to_utc(u.hour_start),
-            u.promised_gpu_seconds,
-            u.delivered_gpu_seconds,
-        )
-        for u in usage
-    ]
+    hours, leases = stored_usage(db)
     want = expected_totals(hours, [], leases, (2027, 2))
     invoices = [billing_queries.get_invoice(db, operator.principal, i) for i in closed.invoice_ids]
     assert {
