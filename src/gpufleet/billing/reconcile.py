@@ -11,6 +11,7 @@ from datetime import datetime
 from gpufleet.billing.arith import round_half_down
 from gpufleet.billing.months import Month
 from gpufleet.billing.rating import SECONDS_PER_HOUR
+from gpufleet.planning.periods import overlap_seconds
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,11 @@ class PlannedRental:
     price_micros: int  # per GPU-hour
 
 
-def overlap_seconds(start: datetime, end: datetime, month: Month) -> int:
-    lo, hi = max(start, month.start), min(end, month.end)
-    return max(0, int((hi - lo).total_seconds()))
-
-
 def planned_by_month(rentals: Iterable[PlannedRental], months: Sequence[Month]) -> dict[str, int]:
     planned = {str(m): 0 for m in months}
     for rental in rentals:
         for month in months:
-            seconds = overlap_seconds(rental.start, rental.end, month)
+            seconds = overlap_seconds(rental.start, rental.end, month.start, month.end)
             if seconds:
                 exact = rental.gpus * seconds * rental.price_micros
                 planned[str(month)] += round_half_down(exact, SECONDS_PER_HOUR)
