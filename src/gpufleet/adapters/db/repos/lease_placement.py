@@ -49,12 +49,6 @@ def set_request_status(conn: Connection, request_id: str, status: str) -> None:
     conn.execute(update(table).where(table.c.id == request_id).values(status=status))
 
 
-def lease_of_request(conn: Connection, request_id: str) -> str | None:
-    query = select(leases.c.id).where(leases.c.request_id == request_id)
-    found: str | None = conn.execute(query).scalars().first()
-    return found
-
-
 @dataclass(frozen=True)
 class LeaseState:
     state: str | None

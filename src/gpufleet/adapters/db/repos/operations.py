@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 
 from gpufleet.adapters.db.tables_operations import lease_usage_hours, ops_state
 from gpufleet.domain.timeutil import to_utc
@@ -73,16 +73,3 @@ def add_usage(conn: Connection, rows: Sequence[UsageRow]) -> int:
     if new:
         conn.execute(insert(t), new)
     return len(new)
-
-
-def usage_totals(conn: Connection) -> tuple[int, int, int, int]:
-    """Rows, promised, delivered and shortfall GPU-seconds over every metered hour."""
-    t = lease_usage_hours
-    query = select(
-        func.count(),
-        func.coalesce(func.sum(t.c.promised_gpu_seconds), 0),
-        func.coalesce(func.sum(t.c.delivered_gpu_seconds), 0),
-        func.coalesce(func.sum(t.c.shortfall_gpu_seconds), 0),
-    )
-    row = conn.execute(query).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from gpufleet.adapters.db.tables import blocks, clusters, nodes, pods
 from gpufleet.adapters.db.tables_placement import (
@@ -83,15 +83,6 @@ def bump(conn: Connection, state: State, clock: int, now: datetime) -> int:
         .values(version=version, clock=at(clock), updated_at=now)
     )
     return version
-
-
-def set_spare_share(conn: Connection, share: float, now: datetime) -> None:
-    """Changes the spare share (bumps the version: every process rebuilds its engine)."""
-    conn.execute(
-        update(placement_state)
-        .where(placement_state.c.id == 1)
-        .values(spare_share=share, version=placement_state.c.version + 1, updated_at=now)
-    )
 
 
 def fleet_fingerprint(conn: Connection) -> tuple[tuple[Any, ...], ...]:
@@ -229,8 +220,3 @@ def replace_shortfalls(
         rows = [{"holder": holder, "gpus": g, "start": at(s), "end": at(e)}
                 for s, e, g in shortfalls]  # fmt: skip
         conn.execute(insert(hold_shortfalls), rows)
-
-
-def shortfall_count(conn: Connection, holder: str) -> int:
-    table = hold_shortfalls
-    return int(conn.execute(select(func.count()).where(table.c.holder == holder)).scalar_one())
