@@ -23,6 +23,7 @@ from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.timeutil import to_utc
+from gpufleet.services.billing import parse_month
 from gpufleet.services.database import Database
 
 
@@ -136,10 +137,7 @@ def list_invoices(
     limit: int,
 ) -> list[Invoice]:
     if month is not None:
-        try:
-            month = str(Month.parse(month))
-        except ValueError as exc:
-            raise InvalidInput("month is invalid", [Issue("month", str(exc))]) from exc
+        month = str(parse_month(month))
     scope = _scope(db, caller, tenant)
     with db.read() as conn:
         return repo.invoice_page(conn, tenant_id=scope, month=month, after=after, limit=limit)
