@@ -10,16 +10,13 @@ Usage: python -m benchmarks.bench_placement_store [--postgres URL] [--requests N
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from benchmarks.common import machine, percentiles, scratch_database
+from benchmarks.common import COLOSSUS, count_rows, percentiles, print_on_both_databases
 from gpufleet.adapters.db.tables import rental_requests
 from gpufleet.adapters.db.tables_placement import node_assignments
 from gpufleet.bootstrap import open_database
@@ -28,13 +25,11 @@ from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.services import access, fleet, rentals
 from gpufleet.services.placement import PlacementCache, read_placer
 
-SCENARIO = Path(__file__).parents[1] / "src" / "gpufleet" / "examples" / "colossus.yaml"
-
 
 def run(url: str, requests: int) -> dict[str, object]:
     db = open_database(url)
     operator = access.authenticate(db, access.init_admin(db).token)
-    scenario = load_scenario_file(SCENARIO)
+    scenario = load_scenario_file(COLOSSUS)
     fleet.import_scenario(db, operator, scenario)
     db.clock = lambda: datetime.combine(scenario.horizon.start, datetime.min.time(), UTC)
     with db.read() as conn:
@@ -51,8 +46,7 @@ def run(url: str, requests: int) -> dict[str, object]:
         except Conflict:
             refused += 1
         samples.append((time.perf_counter() - began) * 1000)
-    with db.read() as conn:
-        rows = conn.execute(select(func.count()).select_from(node_assignments)).scalar_one()
+    rows = count_rows(db, node_assignments)
     began = time.perf_counter()
     read_placer(db, PlacementCache())
     cold = time.perf_counter() - began
@@ -75,15 +69,9 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("GPUFLEET_TEST_POSTGRES_URL"))
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    result: dict[str, object] = {"benchmark": "placement store on colossus.yaml",
-                                 "machine": machine()}  # fmt: skip
-    with scratch_database(None) as url:
-        result["sqlite"] = run(url, args.requests)
-    if args.postgres:
-        with scratch_database(args.postgres) as url:
-            result["postgresql"] = run(url, args.requests)
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps(result, indent=2))
+    print_on_both_databases(
+        "placement store on colossus.yaml", lambda url: run(url, args.requests), args.postgres
+    )
 
 
 if __name__ == "__main__":

@@ -15,18 +15,13 @@ Usage: python -m benchmarks.bench_plan_apply [--postgres URL] [--days N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import resource
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
-from benchmarks.common import machine, scratch_database
+from benchmarks.common import COLOSSUS, count_rows, print_on_both_databases
 from gpufleet.adapters.db.tables_placement import node_assignments
 from gpufleet.bootstrap import open_database
 from gpufleet.domain.access import Principal
@@ -35,18 +30,11 @@ from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.services import access, fleet, plans, rentals
 from gpufleet.services.database import Database
 
-SCENARIO = Path(__file__).parents[1] / "src" / "gpufleet" / "examples" / "colossus.yaml"
-
 
 def _timed(what: Any) -> tuple[Any, float]:
     began = time.perf_counter()
     result = what()
     return result, round(time.perf_counter() - began, 3)
-
-
-def _rows(db: Database) -> int:
-    with db.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(node_assignments)).scalar_one())
 
 
 def _applied(done: plans.Applied, seconds: float, db: Database) -> dict[str, Any]:
@@ -58,7 +46,7 @@ def _applied(done: plans.Applied, seconds: float, db: Database) -> dict[str, Any
         "program_gpus_placed": sum(h.placed for h in p.holds),
         "program_holds_short": sum(1 for h in p.holds if h.short),
         "released": len(p.released), "later_periods": p.later_periods,
-        "assignment_rows_after": _rows(db),
+        "assignment_rows_after": count_rows(db, node_assignments),
     }  # fmt: skip
 
 
@@ -71,7 +59,7 @@ def _plan(db: Database, operator: Principal, rejected: list[str]) -> tuple[str, 
 def run(url: str, days: int) -> dict[str, Any]:
     db = open_database(url)
     operator = access.authenticate(db, access.init_admin(db).token)
-    scenario = load_scenario_file(SCENARIO)
+    scenario = load_scenario_file(COLOSSUS)
     start = datetime.combine(scenario.horizon.start, datetime.min.time(), UTC)
     db.clock = lambda: start  # type: ignore[method-assign]
     _, imported = _timed(lambda: fleet.import_scenario(db, operator, scenario))
@@ -120,15 +108,11 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("GPUFLEET_TEST_POSTGRES_URL"))
     parser.add_argument("--days", type=int, default=728, help="lookahead of the second apply")
     args = parser.parse_args()
-    result: dict[str, Any] = {"benchmark": "plan apply with internal programs, colossus.yaml",
-                              "machine": machine()}  # fmt: skip
-    with scratch_database(None) as url:
-        result["sqlite"] = run(url, args.days)
-    if args.postgres:
-        with scratch_database(args.postgres) as url:
-            result["postgresql"] = run(url, args.days)
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps(result, indent=2))
+    print_on_both_databases(
+        "plan apply with internal programs, colossus.yaml",
+        lambda url: run(url, args.days),
+        args.postgres,
+    )
 
 
 if __name__ == "__main__":

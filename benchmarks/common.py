@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+
+from gpufleet.services.database import Database
+
+COLOSSUS = Path(__file__).parents[1] / "src" / "gpufleet" / "examples" / "colossus.yaml"
 
 
 def machine() -> dict[str, Any]:
@@ -54,3 +61,23 @@ def scratch_database(postgres_url: str | None) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def count_rows(db: Database, table: Table) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def print_on_both_databases(
+    benchmark: str, run: Callable[[str], dict[str, Any]], postgres_url: str | None
+) -> None:
+    """Runs `run` on a scratch SQLite database, then (given a URL) on a scratch PostgreSQL
+    one, and prints the figures with the machine and the peak resident memory as JSON."""
+    result: dict[str, Any] = {"benchmark": benchmark, "machine": machine()}
+    with scratch_database(None) as url:
+        result["sqlite"] = run(url)
+    if postgres_url:
+        with scratch_database(postgres_url) as url:
+            result["postgresql"] = run(url)
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result, indent=2))
