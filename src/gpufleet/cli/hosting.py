@@ -185,7 +185,9 @@ def limits_set(
     key_id: str | None = typer.Option(None, "--key", help="One key of the tenant"),
     rpm: int | None = typer.Option(None, min=0, help="Requests per minute"),
     tpm: int | None = typer.Option(None, min=0, help="Tokens per minute"),
-    budget: str | None = typer.Option(None, help="Total USD the tenant (or key) may spend"),
+    budget: str | None = typer.Option(
+        None, help="USD the tenant (or key) may spend per calendar month (UTC)"
+    ),
     as_json: bool = JsonFlag,
 ) -> None:
     """Set limits (unset ones become unlimited); over a limit the gateway answers 429."""

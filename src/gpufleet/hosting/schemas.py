@@ -137,7 +137,9 @@ class LimitsSet(ApiModel):
     key_id: Name | None = Field(default=None, description="One key; omitted: the whole tenant")
     requests_per_minute: int | None = Field(default=None, ge=0, le=10_000_000)
     tokens_per_minute: int | None = Field(default=None, ge=0, le=10_000_000_000)
-    budget_usd: BudgetUsd | None = Field(default=None, description="Total spend allowed")
+    budget_usd: BudgetUsd | None = Field(
+        default=None, description="Spend allowed per calendar month (UTC)"
+    )
 
 
 class LimitsOut(ApiModel):
