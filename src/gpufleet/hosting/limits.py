@@ -29,6 +29,11 @@ PICO_PER_MICRO = 1_000_000
 LimitKind = Literal["requests", "tokens", "budget"]
 
 
+def pico_to_micros_up(pico: int) -> int:
+    """10⁻¹² USD to micro-USD, rounded up: a fraction of a micro-dollar is charged."""
+    return -(-pico // PICO_PER_MICRO)
+
+
 @dataclass(frozen=True)
 class LimitSet:
     """Unset (None) means unlimited."""

@@ -23,7 +23,7 @@ from gpufleet.hosting.catalog import (
     HostedModel,
     ScaleMetric,
 )
-from gpufleet.hosting.limits import LimitSet
+from gpufleet.hosting.limits import LimitSet, pico_to_micros_up
 
 
 def _model(row: Any, prefix: str = "") -> HostedModel:
@@ -196,7 +196,7 @@ def spent_micros(
     if since is not None:
         query = query.where(token_usage.c.at >= since)
     total = int(conn.execute(query).scalar_one())
-    return -(-total // 1_000_000)
+    return pico_to_micros_up(total)
 
 
 def usage_rows(conn: Connection, tenant_id: int | None) -> list[Any]:

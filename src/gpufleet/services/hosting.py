@@ -22,7 +22,7 @@ from gpufleet.hosting.catalog import (
     parse_source,
 )
 from gpufleet.hosting.keys import mint_inference_key
-from gpufleet.hosting.limits import LimitSet
+from gpufleet.hosting.limits import LimitSet, pico_to_micros_up
 from gpufleet.hosting.schemas import (
     DeploymentCreate,
     DeploymentOut,
@@ -239,7 +239,7 @@ def usage(db: Database, caller: Principal, tenant_name: str | None) -> list[Usag
             requests=r.requests,
             input_tokens=int(r.input_tokens),
             output_tokens=int(r.output_tokens),
-            cost_usd=micros_to_float_usd(-(-int(r.cost_micro_micros) // 1_000_000)),
+            cost_usd=micros_to_float_usd(pico_to_micros_up(int(r.cost_micro_micros))),
         )
         for r in rows
     ]
