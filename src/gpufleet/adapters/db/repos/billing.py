@@ -31,17 +31,15 @@ from gpufleet.domain.timeutil import to_utc
 
 def insert_ignoring_duplicates(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
-) -> int:
-    """Insert rows; a row whose unique key exists already is skipped. Returns rows inserted."""
+) -> list[Any]:
+    """Insert rows; a row whose unique key exists already is skipped. Returns the primary
+    keys of the rows inserted (rowcount is not reliable here: psycopg answers -1)."""
     if not rows:
-        return 0
+        return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # rowcount is not reliable here (psycopg answers -1): count the rows RETURNING gives.
     key = next(iter(table.primary_key.columns))
     statement = dialect.insert(table).on_conflict_do_nothing().returning(key)
-    if len(rows) == 1:
-        return len(conn.execute(statement, rows[0]).all())
-    return len(conn.execute(statement, list(rows)).all())
+    return list(conn.execute(statement, list(rows)).scalars())
 
 
 # --- month aggregates -------------------------------------------------------------------
@@ -124,16 +122,12 @@ def invoiced_tenants(conn: Connection, month: Month) -> set[int]:
 def insert_invoice_headers(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """The ids of the invoices inserted; one that exists already (another closer wrote it,
     or this one before a crash) is skipped."""
-    if not rows:
-        return set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(invoices).on_conflict_do_nothing().returning(invoices.c.id)
-    return set(conn.execute(statement, list(rows)).scalars())
+    return set(insert_ignoring_duplicates(conn, invoices, rows))
 
 
 def append_ledger(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Ledger entries; one whose idempotency key was written before is skipped."""
-    return insert_ignoring_duplicates(conn, ledger_entries, rows)
+    return len(insert_ignoring_duplicates(conn, ledger_entries, rows))
 
 
 def insert_lines(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -148,7 +142,7 @@ def closed(conn: Connection, month: Month) -> bool:
 
 def record_close(conn: Connection, month: Month, count: int, by: str, now: datetime) -> bool:
     row = {"month": str(month), "closed_at": now, "invoices": count, "closed_by": by}
-    return insert_ignoring_duplicates(conn, billing_closes, [row]) == 1
+    return len(insert_ignoring_duplicates(conn, billing_closes, [row])) == 1
 
 
 def closed_months(conn: Connection) -> list[str]:
