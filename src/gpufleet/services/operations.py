@@ -33,7 +33,7 @@ from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import Conflict, InvalidInput
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.fleet import NodeState
-from gpufleet.domain.timeutil import to_utc
+from gpufleet.domain.timeutil import parse_instant, to_utc
 from gpufleet.operations import (
     Chunk,
     ExperimentSettings,
@@ -230,7 +230,7 @@ def complete_preemptions(conn: Connection, news: list[SimEvent]) -> None:
         if text is None:
             e.data["notice_given_hours"] = None
             continue
-        notice = seconds(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
+        notice = seconds(parse_instant(str(text)))
         e.data["notice_at"] = iso(notice)  # one form, whichever wrote it
         e.data["notice_given_hours"] = round((e.at - notice) / HOUR, 3)
 
@@ -245,9 +245,14 @@ def _lease_states(s: PlacementSession, chunk: Chunk) -> None:
             continue
         if e.kind in LEASE_STATES:
             leases_repo.set_lease_state(s.conn, e.subject, state=LEASE_STATES[e.kind])
-        elif e.kind == "lease.preemption_notice":
-            reclaim = datetime.fromisoformat(str(e.data["reclaim_at"]).replace("Z", "+00:00"))
-            leases_repo.set_lease_state(s.conn, e.subject, reclaim_at=reclaim)
+        _record_reclaim(s.conn, e)
+
+
+def _record_reclaim(conn: Connection, e: SimEvent) -> None:
+    """A lease's preemption notice sets its `reclaim_at`."""
+    if e.kind == "lease.preemption_notice":
+        reclaim = parse_instant(str(e.data["reclaim_at"]))
+        leases_repo.set_lease_state(conn, e.subject, reclaim_at=reclaim)
 
 
 # -- the ops_state row ------------------------------------------------------------------------
@@ -316,9 +321,7 @@ def operator_node_state(
     s.save([*held, *(n.victim for n in outcome.notices)])
     append_events(s.conn, news)
     for e in news:
-        if e.kind == "lease.preemption_notice":
-            reclaim = datetime.fromisoformat(str(e.data["reclaim_at"]).replace("Z", "+00:00"))
-            leases_repo.set_lease_state(s.conn, e.subject, reclaim_at=reclaim)
+        _record_reclaim(s.conn, e)
     # The operator took the node over: the simulation will not repair it on its own.
     sim_state["repairs"] = {k: v for k, v in sim_state.get("repairs", {}).items()
                             if k != str(node_id)}  # fmt: skip

@@ -28,7 +28,7 @@ from typing import Any
 
 from gpufleet.adapters.db.repos import placement as placement_repo
 from gpufleet.adapters.db.repos.placement import at
-from gpufleet.domain.timeutil import to_utc
+from gpufleet.domain.timeutil import parse_instant
 from gpufleet.placement import HoldKind, Placement, RefusalReason, Request, seconds
 from gpufleet.planning.scenario.model import Horizon
 from gpufleet.services.placement import PlacementSession
@@ -210,4 +210,4 @@ def _holder(plan_id: str, program: str, model: str, first: int) -> str:
 
 
 def _epoch(text: object) -> int:
-    return seconds(to_utc(datetime.fromisoformat(str(text).replace("Z", "+00:00"))))
+    return seconds(parse_instant(str(text)))
