@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gpufleet.domain.errors import NotFound
 from gpufleet.hosting import repo
@@ -35,6 +35,8 @@ log = logging.getLogger("gpufleet.hosting")
 CACHE_S = 5.0
 SCALE_EVERY_S = 1.0
 IDLE_BEFORE_ZERO_S = 300.0  # a deployment with min 0 keeps one replica this long after use
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def make_backend(deployment: Deployment, ledger: Ledger) -> Backend:
@@ -49,6 +51,27 @@ def make_backend(deployment: Deployment, ledger: Ledger) -> Backend:
 
     files = model_files(model.source)
     return TransformersPool(lambda: load_model_once(files), model.context_length, ledger)
+
+
+class _ReadCache(Generic[K, V]):
+    """What was read from the database, kept CACHE_S seconds; emptied past `most` entries."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._entries: dict[K, tuple[V, float]] = {}
+
+    def get(self, key: K, read: Callable[[K], V]) -> V:
+        cached = self._entries.get(key)
+        if cached is None or cached[1] <= time.monotonic():
+            value = read(key)
+            if len(self._entries) > self._most:
+                self._entries.clear()
+            cached = (value, time.monotonic() + CACHE_S)
+            self._entries[key] = cached
+        return cached[0]
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 @dataclass
@@ -81,8 +104,8 @@ class HostingRuntime:
         self._factory = backend_factory
         self._running: dict[str, _Running] = {}
         self._starting: dict[str, asyncio.Lock] = {}
-        self._deployments: dict[str, tuple[Deployment | None, float]] = {}
-        self._limits: dict[tuple[int, str], tuple[tuple[LimitSet, LimitSet], float]] = {}
+        self._deployments: _ReadCache[str, Deployment | None] = _ReadCache(10_000)
+        self._limits: _ReadCache[tuple[int, str], tuple[LimitSet, LimitSet]] = _ReadCache(100_000)
         self._scaler: asyncio.Task[None] | None = None
         _LIVE.add(self)
         _serving_gc()
@@ -96,29 +119,21 @@ class HostingRuntime:
     def deployment_for(self, name: str, tenant_id: int | None) -> Deployment:
         """The deployment `name` if this tenant may call it; another tenant's provisioned
         deployment answers exactly like one that does not exist."""
-        cached = self._deployments.get(name)
-        if cached is None or cached[1] <= time.monotonic():
-            with self.db.read() as conn:
-                found = repo.deployment_by_name(conn, name)
-            if len(self._deployments) > 10_000:
-                self._deployments.clear()
-            cached = (found, time.monotonic() + CACHE_S)
-            self._deployments[name] = cached
-        deployment = cached[0]
+        deployment = self._deployments.get(name, self._read_deployment)
         if deployment is None or not deployment.usable_by(tenant_id):
             raise NotFound(f"the model {name!r} does not exist or you do not have access to it")
         return deployment
 
     def limits_for(self, tenant_id: int, key_id: str) -> tuple[LimitSet, LimitSet]:
-        cached = self._limits.get((tenant_id, key_id))
-        if cached is None or cached[1] <= time.monotonic():
-            with self.db.read() as conn:
-                found = repo.limits_of(conn, tenant_id, key_id)
-            if len(self._limits) > 100_000:
-                self._limits.clear()
-            cached = (found, time.monotonic() + CACHE_S)
-            self._limits[(tenant_id, key_id)] = cached
-        return cached[0]
+        return self._limits.get((tenant_id, key_id), self._read_limits)
+
+    def _read_deployment(self, name: str) -> Deployment | None:
+        with self.db.read() as conn:
+            return repo.deployment_by_name(conn, name)
+
+    def _read_limits(self, scope: tuple[int, str]) -> tuple[LimitSet, LimitSet]:
+        with self.db.read() as conn:
+            return repo.limits_of(conn, *scope)
 
     def forget(self) -> None:
         """Drop cached catalog and limits (after this process changed them)."""
