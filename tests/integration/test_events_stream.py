@@ -8,7 +8,10 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
+from gpufleet.cli import events_follow as follow
+from gpufleet.domain.errors import NotAuthenticated
 from tests.conftest import Actor, LiveServer, make_tenant
 from tests.integration.support import expect
 
@@ -134,3 +137,22 @@ def test_a_revoked_key_stream_ends(live_server: LiveServer, operator: Actor) -> 
     timer.join()
     assert time.monotonic() - began < 10
     assert "event: error" in lines
+
+
+def test_the_cli_reads_a_revoked_keys_stream_end_as_not_authenticated(
+    live_server: LiveServer, operator: Actor
+) -> None:
+    """`gpufleet events --follow` parses the server's own `event: error` ending: it ends
+    NotAuthenticated (a clear CLI error), not as an event that fails to parse."""
+    tenant = make_tenant(live_server.db, operator, "tenant-f")
+    op = live_server.client(operator)
+    timer = threading.Timer(0.5, lambda: op.delete(f"/v1/api-keys/{tenant.principal.key_id}"))
+    timer.start()
+    with (
+        live_server.client(tenant).stream(
+            "GET", "/v1/events/stream", params={"heartbeat": 0.5, "max_seconds": 30}, headers=SSE
+        ) as response,
+        pytest.raises(NotAuthenticated, match="revoked or expired"),
+    ):
+        list(follow._events(response))
+    timer.join()

@@ -12,6 +12,7 @@ import httpx
 from gpufleet.api.schemas.events import EventOut
 from gpufleet.cli.client import _error_from as error_from
 from gpufleet.cli.output import console, fmt
+from gpufleet.domain.errors import NotAuthenticated
 
 RECONNECT_S = 2.0
 
@@ -45,13 +46,20 @@ def follow_events(
 
 
 def _events(response: httpx.Response) -> Iterator[EventOut]:
-    data: list[str] = []
+    """The stream's events. The server ends a stream whose key was revoked or expired with
+    `event: error` (its data is no event): that is NotAuthenticated, not a parse failure."""
+    name, data = "", []
     for line in response.iter_lines():
-        if line.startswith("data: "):
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
             data.append(line[6:])
-        elif line == "" and data:
-            yield EventOut.model_validate_json("\n".join(data))
-            data = []
+        elif line == "":
+            if name == "error":
+                raise NotAuthenticated("the key was revoked or expired while following events")
+            if data:
+                yield EventOut.model_validate_json("\n".join(data))
+            name, data = "", []
 
 
 def _print(event: EventOut, as_json: bool) -> None:
