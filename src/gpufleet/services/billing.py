@@ -22,6 +22,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from gpufleet.adapters.db.repos import billing as repo
 from gpufleet.adapters.db.repos import events
 from gpufleet.billing import (
@@ -86,7 +88,7 @@ def close_month(
                 ],
             )
         if repo.closed(conn, month):
-            return CloseResult(str(month), True, 0, _ids(db, month))
+            return CloseResult(str(month), True, 0, _ids(conn, month))
         lines = rate_month(
             repo.lease_month_usage(conn, month),
             repo.token_month_usage(conn, month),
@@ -96,8 +98,8 @@ def close_month(
     written = 0
     for batch in _batches([(t, lines[t]) for t in sorted(set(lines) - done)], batch_tenants):
         written += _write_batch(db, month, batch, now, written)
-    ids = _ids(db, month)
     with db.write() as conn:
+        ids = _ids(conn, month)
         if repo.record_close(conn, month, len(ids), caller.key_id, now):
             data = {"invoices": len(ids), "written": written}
             events.append(conn, [NewEvent("billing.month_closed", str(month), None, data)], now)
@@ -119,11 +121,8 @@ def rate_month(
     return dict(by_tenant)
 
 
-def _ids(db: Database, month: Month) -> list[str]:
-    with db.read() as conn:
-        found = repo.invoice_page(
-            conn, tenant_id=None, month=str(month), after=None, limit=1_000_000
-        )
+def _ids(conn: Connection, month: Month) -> list[str]:
+    found = repo.invoice_page(conn, tenant_id=None, month=str(month), after=None, limit=1_000_000)
     return [i.id for i in found]
 
 
