@@ -30,7 +30,13 @@ def list_events(
     db: Db, caller: Caller, limit: Limit = 100, cursor: Cursor = None, kind: Kind = None
 ) -> Page[EventOut]:
     """Events, oldest first: a tenant's own, or all of them for the operator."""
-    found = events.list_events(db, caller, int_cursor(cursor), limit, kind)
+    return _page(db, caller, int_cursor(cursor), limit, kind)
+
+
+def _page(
+    db: Database, caller: Principal, after: int, limit: int, kind: str | None
+) -> Page[EventOut]:
+    found = events.list_events(db, caller, after, limit, kind)
     next_cursor = str(found[-1].id) if len(found) == limit else None
     return Page[EventOut](items=[EventOut.of(e) for e in found], next_cursor=next_cursor)
 
@@ -60,9 +66,7 @@ def stream(
     `GET /v1/events` does, so a plain HTTP client always gets a finite answer."""
     start = int_cursor(last_event_id if last_event_id is not None else after)
     if "text/event-stream" not in request.headers.get("accept", ""):
-        found = events.list_events(db, caller, start, 100, kind)
-        next_cursor = str(found[-1].id) if len(found) == 100 else None
-        return Page[EventOut](items=[EventOut.of(e) for e in found], next_cursor=next_cursor)
+        return _page(db, caller, start, 100, kind)
     lines = _event_lines(request, db, caller, start, kind, heartbeat, max_seconds)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(lines, media_type="text/event-stream", headers=headers)
