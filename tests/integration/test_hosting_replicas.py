@@ -52,6 +52,9 @@ def test_a_gpu_replica_is_a_placement_given_back_when_it_stops(
     assert held.request.tenant == 0  # the lab's own (internal) capacity
     with db.read() as conn:
         assert repo.running_replicas(conn, 1) == (1, 16)
+        assert repo.running_replicas_of(conn, [1, 2]) == {1: (1, 16), 2: (0, 0)}
+    [listed] = hosting.list_deployments(db, operator.principal)  # one query for every row
+    assert (listed.running_replicas, listed.running_gpus) == (1, 16)
 
     ledger.stopped(replica)
     after = read_placer(db).hold(holder)

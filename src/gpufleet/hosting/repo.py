@@ -141,13 +141,27 @@ def stop_replica(conn: Connection, replica_id: int, now: datetime) -> None:
 
 def running_replicas(conn: Connection, deployment_id: int) -> tuple[int, int]:
     """(replicas, GPUs) running for a deployment."""
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.sum(deployment_replicas.c.gpus), 0)).where(
-            deployment_replicas.c.deployment_id == deployment_id,
+    return running_replicas_of(conn, [deployment_id])[deployment_id]
+
+
+def running_replicas_of(conn: Connection, deployment_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(replicas, GPUs) running for each deployment, in one query ((0, 0) for none)."""
+    found: dict[int, tuple[int, int]] = dict.fromkeys(deployment_ids, (0, 0))
+    rows = conn.execute(
+        select(
+            deployment_replicas.c.deployment_id,
+            func.count(),
+            func.coalesce(func.sum(deployment_replicas.c.gpus), 0),
+        )
+        .where(
+            deployment_replicas.c.deployment_id.in_(deployment_ids),
             deployment_replicas.c.state == "running",
         )
-    ).one()
-    return int(row[0]), int(row[1])
+        .group_by(deployment_replicas.c.deployment_id)
+    )
+    for deployment_id, replicas, gpus in rows:
+        found[int(deployment_id)] = (int(replicas), int(gpus))
+    return found
 
 
 def set_limits(

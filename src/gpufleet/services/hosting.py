@@ -158,7 +158,8 @@ def list_deployments(db: Database, caller: Principal) -> list[DeploymentOut]:
     """Every deployment (operator), or those the tenant may call."""
     with db.read() as conn:
         found = repo.list_deployments(conn, None if caller.is_operator else caller.tenant_id or -1)
-        return [DeploymentOut.of(d, repo.running_replicas(conn, d.id)) for d in found]
+        running = repo.running_replicas_of(conn, [d.id for d in found])
+        return [DeploymentOut.of(d, running[d.id]) for d in found]
 
 
 def set_replicas(db: Database, caller: Principal, name: str, low: int, high: int) -> DeploymentOut:
