@@ -5,7 +5,7 @@ server uses, so both print the same document."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -28,6 +28,7 @@ from gpufleet.billing.render import invoice_csv, invoice_html
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import Cursor, JsonFlag, Limit, api
 from gpufleet.domain.errors import InvalidInput, Issue
+from gpufleet.domain.timeutil import to_utc
 
 invoices = typer.Typer(help="Invoices: a tenant its own; the operator all.", no_args_is_help=True)
 billing = typer.Typer(
@@ -99,9 +100,8 @@ def usage(
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    """A time given without a zone is UTC."""
+    return None if moment is None else to_utc(moment).isoformat()
 
 
 @invoices.command("list")
