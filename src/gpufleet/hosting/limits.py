@@ -158,6 +158,18 @@ class Limiter:
         self._seeded: set[str] = set()
         self._pending: set[asyncio.Task[None]] = set()
 
+    @staticmethod
+    def _scopes(
+        tenant_id: int, key_id: str, limits: tuple[LimitSet, LimitSet]
+    ) -> tuple[tuple[str, str | int, LimitSet], ...]:
+        """(scope, who, its limits), the key's before the tenant's."""
+        return (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0]))
+
+    @staticmethod
+    def _tokens_counter(scope: str, who: str | int, minute: int) -> str:
+        """Admission reads it and `record` adds to it: one name for both."""
+        return f"gf:tpm:{scope}:{who}:{minute}"
+
     def _minute(self) -> tuple[int, int]:
         now = self._clock()
         minute = int(now // WINDOW_S)
@@ -173,7 +185,7 @@ class Limiter:
         minute, retry_after = self._minute()
         month: Month | None = None  # worked out only for a budget: most limit sets have none
         checks: list[Check] = []
-        for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
+        for scope, who, limit_set in self._scopes(tenant_id, key_id, limits):
             if limit_set.requests_per_minute is not None:
                 checks.append(
                     Check(
@@ -188,7 +200,7 @@ class Limiter:
             if limit_set.tokens_per_minute is not None:
                 checks.append(
                     Check(
-                        f"gf:tpm:{scope}:{who}:{minute}",
+                        self._tokens_counter(scope, who, minute),
                         limit_set.tokens_per_minute,
                         "tokens",
                         scope,
@@ -237,9 +249,9 @@ class Limiter:
         minute, _ = self._minute()
         month: Month | None = None
         amounts: dict[str, tuple[int, int]] = {}
-        for scope, who, limit_set in (("key", key_id, limits[1]), ("tenant", tenant_id, limits[0])):
+        for scope, who, limit_set in self._scopes(tenant_id, key_id, limits):
             if limit_set.tokens_per_minute is not None:
-                amounts[f"gf:tpm:{scope}:{who}:{minute}"] = (tokens, 2 * WINDOW_S)
+                amounts[self._tokens_counter(scope, who, minute)] = (tokens, 2 * WINDOW_S)
             if limit_set.budget_micros is not None:
                 month = month or Month.of(self._clock())
                 counter = await self._seeded_spend(tenant_id, key_id, scope, month)
