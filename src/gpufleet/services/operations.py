@@ -28,6 +28,7 @@ from gpufleet.adapters.db.repos import events as events_repo
 from gpufleet.adapters.db.repos import fleet as fleet_repo
 from gpufleet.adapters.db.repos import lease_placement as leases_repo
 from gpufleet.adapters.db.repos import operations as repo
+from gpufleet.adapters.db.repos import placement as placement_repo
 from gpufleet.adapters.db.repos.placement import at
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import Conflict, InvalidInput
@@ -99,9 +100,14 @@ class OpsStatus:
 
 
 def status(db: Database, caller: Principal) -> OpsStatus:
+    """A plain read: never the placement lock (it would wait behind accepts and a running
+    chunk) and never a write. Before the first run there is no `ops_state` row yet; the
+    answer is then the not-started status, and the first write that needs the row makes it."""
     caller.require_operator()
-    with placement_session(db) as s:  # the engine's clock is the simulated one
-        return _status(s, _row(s))
+    with db.read() as conn:
+        state = placement_repo.read_state(conn)  # the engine's clock is the simulated one
+        clock = state.clock if state.clock is not None else seconds(db.clock())
+        return _status_of(clock, repo.read(conn) or _not_started(clock, db.clock(), None))
 
 
 def advance(
@@ -257,18 +263,23 @@ def _record_reclaim(conn: Connection, e: SimEvent) -> None:
 
 # -- the ops_state row ------------------------------------------------------------------------
 def _row(s: PlacementSession) -> repo.OpsRow:
+    """The row, made by the first writer that needs it (inside its placement session)."""
     row = repo.read(s.conn)
     if row is not None:
         return row
     specs = fleet_repo.cluster_specs(s.conn)
     model = busiest_model(s.placer.topology, specs, s.clock) if specs else None
-    row = repo.OpsRow(
-        metered_until=at(floor_hour(s.clock)), experiments_origin=at(s.clock),
-        experiment_model=model, experiment_copies=1, sim_state={}, totals=Totals().to_dict(),
-        run_status="idle", run_until=None, run_seed=None, run_error=None, updated_at=s.now,
-    )  # fmt: skip
+    row = _not_started(s.clock, s.now, model)
     repo.create(s.conn, row)
     return row
+
+
+def _not_started(clock: int, now: datetime, model: str | None) -> repo.OpsRow:
+    return repo.OpsRow(
+        metered_until=at(floor_hour(clock)), experiments_origin=at(clock),
+        experiment_model=model, experiment_copies=1, sim_state={}, totals=Totals().to_dict(),
+        run_status="idle", run_until=None, run_seed=None, run_error=None, updated_at=now,
+    )  # fmt: skip
 
 
 def _sim_state(s: PlacementSession, data: dict[str, Any]) -> SimState:
@@ -331,8 +342,12 @@ def operator_node_state(
 
 
 def _status(s: PlacementSession, row: repo.OpsRow) -> OpsStatus:
+    return _status_of(s.clock, row)
+
+
+def _status_of(clock: int, row: repo.OpsRow) -> OpsStatus:
     return OpsStatus(
-        clock=at(s.clock), metered_until=row.metered_until, run_status=row.run_status,
+        clock=at(clock), metered_until=row.metered_until, run_status=row.run_status,
         run_until=row.run_until, run_error=row.run_error, totals=row.totals,
         pending_repairs=len(row.sim_state.get("repairs", {})),
         queued_experiments=len(row.sim_state.get("queue", [])),
