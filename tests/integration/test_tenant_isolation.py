@@ -27,6 +27,9 @@ B = "beta-labs"  # ... and tenant B, another customer (rfq-2, rfq-6)
 OPERATOR_ONLY = "operator only: 403"
 FOREIGN_OBJECT = "A's object in the path: 404, exactly as for an id that does not exist"
 OWN_DATA = "B's own data or none: may succeed, never shows A's"
+# The gateway speaks OpenAI's protocol: the deployment is named in the body, and errors come in
+# OpenAI's shape ({"error": {"message", "type", "param", "code"}}).
+FOREIGN_MODEL = "A's provisioned deployment as `model`: 404 model_not_found, as for a missing one"
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): OWN_DATA,
@@ -63,8 +66,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/invoices/{invoice_id}"): FOREIGN_OBJECT,
     ("GET", "/v1/leases/{lease_id}/credit-tiers"): FOREIGN_OBJECT,
     ("PUT", "/v1/leases/{lease_id}/credit-tiers"): OPERATOR_ONLY,
-    # Hosting (the OpenAI-compatible /v1/chat/completions and /v1/completions are outside the
-    # OpenAPI document; tests/integration/test_hosting_isolation.py walks them).
+    # Hosting (tests/integration/test_hosting_isolation.py also calls a real provisioned one).
+    ("POST", "/v1/chat/completions"): FOREIGN_MODEL,
+    ("POST", "/v1/completions"): FOREIGN_MODEL,
     ("POST", "/v1/admin/models"): OPERATOR_ONLY,
     ("GET", "/v1/admin/models"): OPERATOR_ONLY,
     ("GET", "/v1/models"): OWN_DATA,
@@ -80,6 +84,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/ops/place-recorded-leases"): OPERATOR_ONLY,
 }
 
+A_DEPLOYMENT = "a-private-model"  # as `deployment` in World.foreign
 TERMS = {"gpu_model": "H100", "gpus": 8, "start": "2027-02-01", "end": "2027-03-01",
          "price_per_gpu_hour": 2.5}  # fmt: skip
 
@@ -112,6 +117,11 @@ def body_for(method: str, path: str, world: World) -> Any:
         ("POST", "/v1/admin/limits"): {"tenant": A, "requests_per_minute": 0},
         ("POST", "/v1/tenants/{tenant}/inference-keys"): {"name": "stolen"},
         ("POST", "/v1/ops/advance"): {"until": "2027-01-05", "seed": 1},
+        ("POST", "/v1/chat/completions"): {
+            "model": A_DEPLOYMENT,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        ("POST", "/v1/completions"): {"model": A_DEPLOYMENT, "prompt": "hi"},
     }
     if (method, path) not in bodies:
         pytest.fail(f"{method} {path} takes a body this test does not know: add one here")
@@ -159,7 +169,7 @@ def world(live_server: LiveServer, operator: Actor) -> Iterator[World]:
         "node_id": [str(node_id)],
         "plan_id": [plan_id],
         "invoice_id": [invoice_of_lease(live_server.db, op, "lease-1")],
-        "deployment": ["a-private-model"],  # test_hosting_isolation.py checks real ones
+        "deployment": [A_DEPLOYMENT],  # test_hosting_isolation.py checks real ones
     }
     doc = scenario_doc()
     others = [r for r in doc["rental_requests"] + doc["leases"] if r["customer"] != B]
@@ -295,6 +305,8 @@ def test_every_route_hides_tenant_a_from_tenant_b(world: World) -> None:
             assert_no_secret(response, sent, world.secrets, what)
             if expectation == OPERATOR_ONLY:
                 assert error_of(response, 403)["code"] == "forbidden", what
+            elif expectation == FOREIGN_MODEL:
+                assert_model_not_found(world, method, url, body, response)
             elif expectation == FOREIGN_OBJECT:
                 assert error_of(response, 404)["code"] == "not_found", what
                 ((name, value),) = values.items()
@@ -313,6 +325,24 @@ def test_every_route_hides_tenant_a_from_tenant_b(world: World) -> None:
     for key in before:
         assert after[key] == before[key], f"{key} changed while tenant B walked the API"
     assert before["a_whoami"]["tenant"] == A
+
+
+def openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The `error` object of an answer in OpenAI's error shape (the gateway's routes)."""
+    body = expect(response, status)
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    return error
+
+
+def assert_model_not_found(
+    world: World, method: str, url: str, body: Any, response: httpx.Response
+) -> None:
+    assert openai_error(response, 404)["code"] == "model_not_found", url
+    fake = made_up(body["model"])
+    missing = call(world.b, method, url, {**body, "model": fake})
+    assert response.text.replace(body["model"], "<ID>") == missing.text.replace(fake, "<ID>")
 
 
 def _assert_only_b(response: httpx.Response, what: str) -> None:
@@ -355,6 +385,9 @@ def test_every_route_but_healthz_needs_a_key(live_server: LiveServer, world: Wor
         if (method, path) == ("GET", "/healthz"):
             expect(response, 200)
             continue
-        assert error_of(response, 401)["code"] == "unauthenticated", f"{method} {url}"
+        if ROUTES[(method, path)] == FOREIGN_MODEL:
+            assert openai_error(response, 401)["code"] == "invalid_api_key", f"{method} {url}"
+        else:
+            assert error_of(response, 401)["code"] == "unauthenticated", f"{method} {url}"
         assert response.headers["www-authenticate"] == "Bearer"
         assert operation.get("security"), f"{method} {path} needs a key; OpenAPI must say so"

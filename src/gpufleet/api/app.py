@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from gpufleet import __version__
-from gpufleet.api import errors
+from gpufleet.api import errors, openapi
 from gpufleet.api.deps import no_nul_characters
 from gpufleet.api.jobs import JobRunner
 from gpufleet.api.middleware import BodyLimit
@@ -27,6 +27,7 @@ from gpufleet.api.routers import (
 )
 from gpufleet.api.routers import billing as billing_routes
 from gpufleet.api.routers import operations as operations_routes
+from gpufleet.hosting.runtime import runtime_of
 from gpufleet.services.database import Database
 
 DESCRIPTION = """Control plane for a GPU fleet: fleet, tenants, rental requests, leases, plans.
@@ -55,8 +56,11 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> Gpufl
     jobs = JobRunner()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hosting = runtime_of(app.state, db)
+        hosting.begin()  # min replicas start now, in the background (ADR 0012)
         yield
+        await hosting.close()  # replicas stop and give their fleet GPUs back
         jobs.shutdown()
 
     app = GpufleetApp(title="gpufleet", version=__version__, description=DESCRIPTION,
@@ -80,5 +84,6 @@ def create_app(db: Database, *, max_body_bytes: int = 16 * 1024 * 1024) -> Gpufl
     ):
         app.include_router(module.router)
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -12,7 +12,7 @@ from gpufleet.domain.errors import InvalidInput, Issue
 from gpufleet.services import access
 from gpufleet.services.database import Database
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gf_…`")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gf_…`")
 
 
 def database(request: Request) -> Database:
@@ -22,7 +22,7 @@ def database(request: Request) -> Database:
 
 def principal(
     db: Annotated[Database, Depends(database)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     return access.authenticate(db, credentials.credentials if credentials else None)
 

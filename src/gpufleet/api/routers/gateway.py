@@ -1,11 +1,11 @@
 """The OpenAI-compatible gateway: POST /v1/chat/completions and /v1/completions.
 
 These two routes speak OpenAI's protocol, errors included ({"error": {"message", "type",
-"param", "code"}}), so they are left out of gpufleet's OpenAPI document (whose routes share
-gpufleet's error shape); OpenAI's API reference is their contract. Per request: the key
-(scope `inference`), the deployment (another tenant's provisioned one is "not found"), the
-limits (429 + Retry-After), then the backend; the tokens are billed once when generation
-ends, also when the caller hangs up mid-stream. No text of the request or answer is logged.
+"param", "code"}}), not gpufleet's error shape; /openapi.json documents them so (tag
+`gateway`, schemas in hosting/openai_docs.py). Per request: the key (scope `inference`), the
+deployment (another tenant's provisioned one is "not found"), the limits (429 +
+Retry-After), then the backend; the tokens are billed once when generation ends, also when
+the caller hangs up mid-stream. No text of the request or answer is logged.
 """
 
 from __future__ import annotations
@@ -15,30 +15,24 @@ import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from gpufleet.api.deps import bearer
 from gpufleet.domain.errors import GpufleetError, Unavailable
-from gpufleet.hosting import openai_api
+from gpufleet.hosting import openai_api, openai_docs
 from gpufleet.hosting.backends.base import GenerationRequest
 from gpufleet.hosting.keys import require_inference
 from gpufleet.hosting.limits import RateLimited
 from gpufleet.hosting.metering import Usage
 from gpufleet.hosting.openai_api import ChatRequest, ChunkWriter, CompletionRequest
+from gpufleet.hosting.openai_docs import ChatCompletionOut, CompletionOut
 from gpufleet.hosting.runtime import new_request_id, runtime_of
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
 PATHS = {CHAT_PATH: True, COMPLETIONS_PATH: False}  # path -> is it the chat route
-
-
-async def chat_completions(request: Request) -> Response:
-    return await _serve(request, None, chat=True)
-
-
-async def completions(request: Request) -> Response:
-    return await _serve(request, None, chat=False)
 
 
 async def serve_asgi(scope: Scope, receive: Receive, send: Send, max_body_bytes: int) -> None:
@@ -99,14 +93,30 @@ def _too_large(max_body_bytes: int) -> Response:
     return JSONResponse({"error": body}, status_code=413)
 
 
-# Plain Starlette routes: no dependency solving (the app's sync dependencies would each cost
-# a thread-pool hop per request) and no schema; these routes parse and answer for themselves.
 log = logging.getLogger("gpufleet.gateway")
-router = APIRouter()
-# The app serves POSTs to these paths through serve_asgi, ahead of its middleware; the routes
-# stay registered so that other methods answer 405, as for every route.
-router.add_route(CHAT_PATH, chat_completions, methods=["POST"], include_in_schema=False)
-router.add_route(COMPLETIONS_PATH, completions, methods=["POST"], include_in_schema=False)
+router = APIRouter(prefix="/v1", tags=["gateway"], dependencies=[Depends(bearer)])
+
+
+# The app serves POSTs to these paths through serve_asgi, ahead of its middleware and
+# routing, so these two handlers run only where the router is mounted on a plain FastAPI
+# app. They are registered for the OpenAPI document and so that other methods answer 405.
+@router.post(
+    "/chat/completions", response_model=None, responses=openai_docs.responses(ChatCompletionOut)
+)
+async def chat_completions(request: Request, body: ChatRequest) -> Response:
+    """Chat with a deployed model, as OpenAI's API does: `model` is a deployment's name
+    (`GET /v1/models`); `stream`, `stream_options.include_usage`, `max_tokens`,
+    `temperature`, `top_p` and `stop` are honoured; other OpenAI fields are accepted and
+    ignored. Needs a key with scope `inference`. The tokens are billed to the key's tenant."""
+    del body  # validated here for the document; _serve parses the raw body itself
+    return await _serve(request, await request.body(), chat=True)
+
+
+@router.post("/completions", response_model=None, responses=openai_docs.responses(CompletionOut))
+async def completions(request: Request, body: CompletionRequest) -> Response:
+    """Complete one prompt with a deployed model, as OpenAI's legacy completions API does."""
+    del body
+    return await _serve(request, await request.body(), chat=False)
 
 
 def _token(request: Request) -> str | None:
@@ -115,14 +125,12 @@ def _token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-async def _serve(request: Request, raw: bytes | None, *, chat: bool) -> Response:
-    """`raw` is the body when the caller has read it already, else None."""
+async def _serve(request: Request, raw: bytes, *, chat: bool) -> Response:
+    """One request whose body `raw` has been read (and held to the size limit)."""
     runtime = runtime_of(request.app.state, request.app.state.db)
     try:
         caller = runtime.keys.lookup(_token(request))
         tenant_id = require_inference(caller)
-        if raw is None:
-            raw = await request.body()
         body: Any = openai_api.parse(ChatRequest if chat else CompletionRequest, raw)
         deployment = runtime.deployment_for(body.model, tenant_id)
         limits = runtime.limits_for(tenant_id, caller.key_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 
-from gpufleet.api.deps import Caller, Db
+from gpufleet.api.deps import Caller, Db, bearer
 from gpufleet.hosting import repo
 from gpufleet.hosting.keys import InferenceCaller
 from gpufleet.hosting.runtime import runtime_of
@@ -15,13 +15,12 @@ from gpufleet.hosting.schemas import ModelCreate, ModelOut, OpenAIModel, OpenAIM
 from gpufleet.services import hosting
 
 router = APIRouter(prefix="/v1", tags=["models"])
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gf_…`")
 
 
 def inference_caller(
     request: Request,
     db: Db,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> InferenceCaller:
     """Any key that may reach the gateway: `gf_key_…` keys and inference-only `gf_ikey_…`."""
     runtime = runtime_of(request.app.state, db)
