@@ -1,11 +1,13 @@
 """Tables of billing (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
 
-Migration 0006_billing.py creates exactly these tables, and triggers that make the ledger,
-invoices and invoice lines append-only: the database refuses UPDATE and DELETE on them.
+Migrations 0006_billing.py and 0007_invoice_adjustments.py create exactly these tables, and
+triggers that make the ledger, invoices and invoice lines append-only: the database refuses
+UPDATE and DELETE on them.
 
 - `lease_credit_tiers`: a lease's own SLA credit tiers (none: the default tiers).
 - `ledger_entries`: every amount billed, once per idempotency key.
-- `invoices` (one per tenant and month) and `invoice_lines`, each line naming its ledger entry.
+- `invoices` (one per tenant and month, then one per adjustment of it) and `invoice_lines`,
+  each line naming its ledger entry.
 - `billing_closes`: a month whose close finished; closing it again changes nothing.
 """
 
@@ -51,7 +53,10 @@ invoices = Table(
     Column("credits_micros", BigInteger, nullable=False),
     Column("total_micros", BigInteger, nullable=False),
     Column("line_count", Integer, nullable=False),
-    UniqueConstraint("tenant_id", "month", name="uq_invoices_tenant_month"),
+    # 0: the month's invoice; 1, 2...: adjustment invoices for usage metered after the
+    # close (ADR 0013), each billing the rows no earlier invoice of the month had.
+    Column("adjustment", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("tenant_id", "month", "adjustment", name="uq_invoices_tenant_month"),
     CheckConstraint(
         "charges_micros >= 0 AND credits_micros >= 0"
         " AND total_micros = charges_micros - credits_micros",
