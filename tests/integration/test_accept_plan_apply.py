@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from tests.conftest import Actor, LiveServer
 from tests.integration.support import error_of, expect, import_small
@@ -109,3 +110,25 @@ def test_apply_books_the_internal_programs_of_the_next_program_days(
     assert programs["placed_gpus"] == 1024
     assert programs["later_periods"] > 0
     op.close()
+
+
+def test_apply_locks_each_request_once(server: LiveServer, operator: Actor) -> None:
+    op = server.client(operator)
+    import_small(op)
+    job = _plan(op, force_reject=["rfq-3"])
+    wanted = [d["id"] for d in job["plan"]["decisions"] if d["accepted"]]
+    locks: list[Any] = []  # the parameters of every read of a request's status
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("SELECT rental_requests.status \nFROM rental_requests"):
+            locks.append(parameters)
+
+    event.listen(server.db.engine, "before_cursor_execute", count)
+    try:
+        applied = expect(op.post(f"/v1/plans/{job['id']}/apply"), 200)
+    finally:
+        event.remove(server.db.engine, "before_cursor_execute", count)
+
+    assert [a["request_id"] for a in applied["accepted"]] == wanted
+    assert len(locks) == len(wanted)  # one lock (FOR UPDATE on PostgreSQL) per request
+    assert all(wanted[i] in str(p) for i, p in enumerate(locks))

@@ -53,7 +53,12 @@ def request_for(rental: Rental, holder: str, s: PlacementSession) -> Request:
 
 def pending_request(s: PlacementSession, request_id: str) -> Rental:
     """The pending request, locked; NotFound or Conflict (already decided) otherwise."""
-    status = leases_repo.lock_request(s.conn, request_id)
+    return pending_locked(s, request_id, leases_repo.lock_request(s.conn, request_id))
+
+
+def pending_locked(s: PlacementSession, request_id: str, status: str | None) -> Rental:
+    """As `pending_request`, for a caller that locked the request already and read `status`
+    (`leases_repo.lock_request`): a second lock would be a second round trip for nothing."""
     rental = rentals_repo.get(s.conn, "request", request_id, None)
     if status is None or rental is None:
         raise NotFound.of("rental request", request_id)

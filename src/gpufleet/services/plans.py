@@ -29,7 +29,7 @@ from gpufleet.planning.planner import Planner
 from gpufleet.planning.scenario import Scenario
 from gpufleet.planning.solver import Progress
 from gpufleet.services.database import Database
-from gpufleet.services.leasing import Accepted, pending_request, refused, try_accept
+from gpufleet.services.leasing import Accepted, pending_locked, refused, try_accept
 from gpufleet.services.placement import PlacementCache, placement_session
 from gpufleet.services.placement_programs import (
     ProgramsPlaced,
@@ -174,7 +174,7 @@ def apply_plan(
             if status == RequestStatus.ACCEPTED:
                 skipped.append(request_id)
                 continue
-            outcome = try_accept(s, pending_request(s, request_id))
+            outcome = try_accept(s, pending_locked(s, request_id, status))  # locked above
             if isinstance(outcome, Refusal):  # rolls back every lease placed before it
                 raise refused(request_id, outcome)
             done.append(outcome)
