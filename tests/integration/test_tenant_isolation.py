@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/deployments"): OWN_DATA,
     ("GET", "/v1/deployments/{deployment}"): FOREIGN_OBJECT,
     ("POST", "/v1/admin/deployments/{deployment}/replicas"): OPERATOR_ONLY,
+    ("GET", "/v1/admin/deployments/{deployment}/replicas"): FOREIGN_OBJECT,  # any tenant: 404
     ("POST", "/v1/admin/limits"): OPERATOR_ONLY,
     ("GET", "/v1/token-usage"): OWN_DATA,
     ("POST", "/v1/tenants/{tenant}/inference-keys"): FOREIGN_OBJECT,

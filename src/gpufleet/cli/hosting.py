@@ -21,6 +21,7 @@ from gpufleet.hosting.schemas import (
     ModelOut,
     OpenAIModelList,
     ReplicaBounds,
+    ReplicaOut,
     UsageOut,
 )
 
@@ -136,6 +137,41 @@ def deployments_show(name: str, as_json: bool = JsonFlag) -> None:
     """One deployment and its running replicas."""
     found = api().get(f"/v1/deployments/{name}", DeploymentOut)
     emit_json(found) if as_json else _show_deployments([found])
+
+
+@deployments.command("replicas")
+def deployments_replicas(
+    name: str,
+    state: str | None = typer.Option(None, help="Only running or stopped replicas"),
+    limit: int = typer.Option(100, min=1, max=1000, help="The newest this many"),
+    as_json: bool = JsonFlag,
+) -> None:
+    """A deployment's replicas and the fleet nodes they hold (operator)."""
+    if state not in (None, "running", "stopped"):
+        raise errors.InvalidInput(
+            "bad option", [errors.Issue("--state", "must be running or stopped")]
+        )
+    found = api().get(
+        f"/v1/admin/deployments/{name}/replicas", list[ReplicaOut], state=state, limit=limit
+    )
+    if as_json:
+        emit_json(found)
+        return
+    table(
+        None,
+        ["id", "state", "GPUs", "started", "stopped", "nodes"],
+        [
+            (
+                r.id,
+                r.state,
+                r.gpus,
+                r.started_at.isoformat(timespec="seconds"),
+                r.stopped_at.isoformat(timespec="seconds") if r.stopped_at else "",
+                ", ".join(f"{n.node} x{n.gpus}" for n in r.nodes),
+            )
+            for r in found
+        ],
+    )
 
 
 @deployments.command("create")

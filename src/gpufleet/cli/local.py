@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -10,6 +12,7 @@ from gpufleet.bootstrap import open_database
 from gpufleet.cli.output import console, emit_json
 from gpufleet.config import Settings
 from gpufleet.planning.scenario import load_scenario_file
+from gpufleet.services.database import Database
 
 JsonFlag = typer.Option(False, "--json", help="Print JSON instead of tables.")
 admin = typer.Typer(help="Set up a database: the first operator key.", no_args_is_help=True)
@@ -25,7 +28,9 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes."),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes (vLLM deployments need 1: ADR 0012)."
+    ),
     no_default_model: bool = typer.Option(
         False, "--no-default-model", help="Do not offer smollm2-135m-instruct (embedded DB)."
     ),
@@ -33,10 +38,11 @@ def serve(
     """Run the HTTP API (OpenAPI docs at /docs) on GPUFLEET_DATABASE_URL."""
     import uvicorn
 
-    from gpufleet.api.app import create_app
+    from gpufleet.hosting.workers import WORKERS_ENV
 
     settings = Settings.from_env()
     db = open_database(settings.database_url)
+    _check_workers(db, workers)
     console.print(f"gpufleet API on http://{host}:{port} (docs at /docs), "
                   f"database {db.engine.url.render_as_string()}", highlight=False)  # fmt: skip
     if not no_default_model and db.engine.dialect.name == "sqlite":
@@ -44,8 +50,33 @@ def serve(
 
         ensure_default_model(db)  # a new user can call a model at once (issue 6)
         console.print("model smollm2-135m-instruct: POST /v1/chat/completions with a tenant key")
-    app = create_app(db, max_body_bytes=settings.max_body_bytes)
-    uvicorn.run(app, host=host, port=port, workers=workers, log_level="warning")
+    os.environ[WORKERS_ENV] = str(workers)  # each worker refuses per-process vLLM replicas
+    if workers == 1:
+        uvicorn.run(worker_app(db), host=host, port=port, log_level="warning")
+        return
+    db.engine.dispose()  # each worker opens its own (uvicorn starts them by import string)
+    uvicorn.run("gpufleet.cli.local:worker_app", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")  # fmt: skip
+
+
+def worker_app(db: Database | None = None) -> Any:
+    """The app one serving process runs (`uvicorn --factory` calls it in each worker)."""
+    from gpufleet.api.app import create_app
+
+    settings = Settings.from_env()
+    return create_app(db or open_database(settings.database_url),
+                      max_body_bytes=settings.max_body_bytes)  # fmt: skip
+
+
+def _check_workers(db: Database, workers: int) -> None:
+    """Several workers would each start their own vLLM replicas (ADR 0012): refuse."""
+    if workers <= 1:
+        return
+    from gpufleet.hosting import repo
+    from gpufleet.hosting.workers import check_workers
+
+    with db.read() as conn:
+        check_workers(repo.list_deployments(conn, None), workers)
 
 
 @admin.command("init")

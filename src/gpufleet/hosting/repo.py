@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from gpufleet.adapters.db.tables import api_keys, tenants
+from gpufleet.adapters.db.tables import api_keys, nodes, tenants
 from gpufleet.adapters.db.tables_hosting import (
     deployment_replicas,
     deployments,
@@ -15,6 +15,7 @@ from gpufleet.adapters.db.tables_hosting import (
     inference_limits,
     token_usage,
 )
+from gpufleet.adapters.db.tables_placement import node_assignments
 from gpufleet.domain.timeutil import to_utc
 from gpufleet.hosting.catalog import (
     BackendKind,
@@ -113,6 +114,12 @@ def list_deployments(conn: Connection, visible_to_tenant: int | None) -> list[De
     return [_deployment(r) for r in conn.execute(query)]
 
 
+def deployments_with_min_replicas(conn: Connection) -> list[Deployment]:
+    """Deployments that keep replicas running whether used or not (min_replicas >= 1)."""
+    query = _deployment_query().where(deployments.c.min_replicas >= 1).order_by(deployments.c.id)
+    return [_deployment(r) for r in conn.execute(query)]
+
+
 def set_replica_bounds(conn: Connection, deployment_id: int, low: int, high: int) -> None:
     conn.execute(
         update(deployments)
@@ -137,6 +144,31 @@ def stop_replica(conn: Connection, replica_id: int, now: datetime) -> None:
         .where(deployment_replicas.c.id == replica_id, deployment_replicas.c.state == "running")
         .values(state="stopped", stopped_at=now)
     )
+
+
+def replicas_of(conn: Connection, deployment_id: int, state: str | None, limit: int) -> list[Any]:
+    """A deployment's replica rows, newest first (`state`: only running or stopped ones)."""
+    table = deployment_replicas
+    query = select(table).where(table.c.deployment_id == deployment_id)
+    if state is not None:
+        query = query.where(table.c.state == state)
+    return list(conn.execute(query.order_by(table.c.id.desc()).limit(limit)))
+
+
+def nodes_held_by(conn: Connection, holders: list[str]) -> dict[str, list[Any]]:
+    """The node assignments (node name and id, GPUs, interval) of each placement holder."""
+    table = node_assignments
+    columns = (table.c.holder, nodes.c.name, table.c.node_id, table.c.gpus, table.c.start)
+    query = (
+        select(*columns, table.c.end)
+        .join(nodes, nodes.c.id == table.c.node_id)
+        .where(table.c.holder.in_(holders))
+        .order_by(table.c.holder, table.c.start, nodes.c.name)
+    )
+    found: dict[str, list[Any]] = {holder: [] for holder in holders}
+    for row in conn.execute(query):
+        found[row.holder].append(row)
+    return found
 
 
 def running_replicas(conn: Connection, deployment_id: int) -> tuple[int, int]:

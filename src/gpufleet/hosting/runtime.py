@@ -2,6 +2,12 @@
 
 The database is the truth for the catalog, keys and limits; this process caches what it
 read for CACHE_S seconds, so a change (a revoked key, a new limit) applies within that time.
+
+Replicas (ADR 0012): `begin()` (the app's startup) starts, in the background, the
+min_replicas of every deployment that has min_replicas >= 1; `wake(name)` does the same for
+a deployment this process just created or re-bounded; the scaler looks again every CACHE_S
+seconds, so a start that failed (no capacity) is retried. A request that arrives meanwhile
+waits for the start in progress; it never starts a second set.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from gpufleet.domain.errors import NotFound
+from gpufleet.domain.errors import GpufleetError, NotFound
 from gpufleet.hosting import repo
 from gpufleet.hosting.backends.base import Backend, UsageCallback
 from gpufleet.hosting.catalog import BackendKind, Deployment, model_files
@@ -29,6 +35,7 @@ from gpufleet.hosting.limits import CounterStore, Limiter, LimitSet, MemoryCount
 from gpufleet.hosting.metering import Meter, Usage, UsageRow
 from gpufleet.hosting.replicas import Ledger
 from gpufleet.hosting.scaling import desired_replicas
+from gpufleet.hosting.workers import refuse_per_process_replicas
 from gpufleet.services.database import Database
 
 log = logging.getLogger("gpufleet.hosting")
@@ -40,6 +47,7 @@ V = TypeVar("V")
 
 
 def make_backend(deployment: Deployment, ledger: Ledger) -> Backend:
+    refuse_per_process_replicas(deployment)  # one of several gateway workers (ADR 0012)
     model = deployment.model
     if model.backend is BackendKind.VLLM:
         from gpufleet.hosting.backends.vllm_backend import VllmPool
@@ -107,6 +115,8 @@ class HostingRuntime:
         self._deployments: _ReadCache[str, Deployment | None] = _ReadCache(10_000)
         self._limits: _ReadCache[tuple[int, str], tuple[LimitSet, LimitSet]] = _ReadCache(100_000)
         self._scaler: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._launching: dict[str, asyncio.Task[None]] = {}  # starts of min replicas
         _LIVE.add(self)
         _serving_gc()
 
@@ -159,13 +169,90 @@ class HostingRuntime:
                 if running is None:
                     ledger = Ledger(self.db, deployment)
                     backend = self._factory(deployment, ledger)
-                    await backend.scale_to(max(1, deployment.min_replicas))
+                    try:
+                        await backend.scale_to(max(1, deployment.min_replicas))
+                    except BaseException:
+                        # Some replicas may have started: stop them (rows, holds,
+                        # processes), or they would run unrouted until this process ends.
+                        await asyncio.shield(backend.close())
+                        raise
                     running = _Running(deployment, backend)
                     self._running[deployment.name] = running
         running.last_used = time.monotonic()
-        if self._scaler is None:
-            self._scaler = asyncio.get_running_loop().create_task(self._scale_forever())
+        self._ensure_scaler()
         return running.backend
+
+    def _ensure_scaler(self) -> None:
+        if self._scaler is None:
+            self._loop = asyncio.get_running_loop()
+            self._scaler = self._loop.create_task(self._scale_forever())
+
+    # --- min replicas started without waiting for a request (ADR 0012) ---
+
+    def begin(self) -> None:
+        """On the serving loop, at startup: start the min replicas of every deployment with
+        min_replicas >= 1 in the background, and the scaler. Never raises: a failure is
+        logged and retried by the scaler."""
+        self._ensure_scaler()
+        self._spawn(self._start_wanted())
+
+    def wake(self, name: str) -> None:
+        """Deployment `name` was created or re-bounded by this process (from any thread):
+        start its min replicas now, not at the scaler's next look."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not serving yet: begin() or the first request will
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(lambda: self._spawn(self._start_named(name)))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
+    async def _start_wanted(self) -> None:
+        try:
+            wanted = await asyncio.to_thread(self._read_wanted)
+        except Exception:  # the database may be away for a moment: the scaler looks again
+            log.exception("reading the deployments to start failed")
+            return
+        for deployment in wanted:
+            self._launch(deployment)
+
+    async def _start_named(self, name: str) -> None:
+        try:
+            deployment = await asyncio.to_thread(self._read_deployment, name)
+        except Exception:
+            log.exception("reading deployment %s failed", name)
+            return
+        if deployment is not None and deployment.min_replicas >= 1:
+            self._launch(deployment)
+
+    def _read_wanted(self) -> list[Deployment]:
+        with self.db.read() as conn:
+            return repo.deployments_with_min_replicas(conn)
+
+    def _launch(self, deployment: Deployment) -> None:
+        """Start a deployment's replicas in a task of its own, unless they run or are starting."""
+        name = deployment.name
+        if name in self._running or name in self._launching:
+            return
+        task = asyncio.get_running_loop().create_task(self._start(deployment))
+        self._launching[name] = task
+        task.add_done_callback(lambda _: self._launching.pop(name, None))
+
+    async def _start(self, deployment: Deployment) -> None:
+        try:
+            await self.backend_for(deployment)
+        except GpufleetError as error:  # no capacity, a server that did not come up
+            log.warning(
+                "replicas of %s did not start (retried within %.0f s): %s",
+                deployment.name,
+                CACHE_S,
+                error,
+            )
+        except Exception:
+            log.exception("starting replicas of %s failed", deployment.name)
 
     def usage_callback(
         self,
@@ -218,10 +305,13 @@ class HostingRuntime:
         return bill
 
     async def _scale_forever(self) -> None:
-        last = time.monotonic()
+        last = looked = time.monotonic()
         while True:
             await asyncio.sleep(SCALE_EVERY_S)
             now = time.monotonic()
+            if now - looked >= CACHE_S:  # deployments that want replicas and have none
+                looked = now
+                await self._start_wanted()
             for running in list(self._running.values()):
                 try:
                     await self._scale(running, now - last)
@@ -257,6 +347,11 @@ class HostingRuntime:
     async def close(self) -> None:
         if self._scaler is not None:
             self._scaler.cancel()
+            self._scaler = None
+        launching = list(self._launching.values())
+        for task in launching:
+            task.cancel()  # backend_for stops what it had started
+        await asyncio.gather(*launching, return_exceptions=True)
         for running in self._running.values():
             await running.backend.close()
         self._running.clear()
@@ -264,6 +359,7 @@ class HostingRuntime:
 
 
 _LIVE: weakref.WeakSet[HostingRuntime] = weakref.WeakSet()
+_BACKGROUND: set[asyncio.Task[None]] = set()  # tasks in flight, kept from the collector
 _GC_TUNED = False
 _MAKING = threading.Lock()
 

@@ -132,6 +132,28 @@ class DeploymentOut(ApiModel):
         )
 
 
+class ReplicaNode(ApiModel):
+    """Where a GPU replica's placement holds GPUs: one node, for one interval."""
+
+    node: str
+    node_id: int
+    gpus: int
+    start: datetime
+    end: datetime = Field(description="When the hold ends there (a year ahead while running)")
+
+
+class ReplicaOut(ApiModel):
+    id: int
+    state: Literal["running", "stopped"]
+    gpus: int
+    started_at: datetime
+    stopped_at: datetime | None
+    holder: str | None = Field(
+        description="The placement holding its fleet GPUs (a GPU replica); null on CPU"
+    )
+    nodes: list[ReplicaNode]
+
+
 class LimitsSet(ApiModel):
     tenant: Name
     key_id: Name | None = Field(default=None, description="One key; omitted: the whole tenant")

@@ -10,6 +10,7 @@ from gpufleet.domain.access import Principal, Tenant, TenantKind
 from gpufleet.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.money import micros_to_float_usd, usd_to_micros
+from gpufleet.domain.timeutil import to_utc
 from gpufleet.hosting import repo
 from gpufleet.hosting.catalog import (
     DEFAULT_CONTEXT,
@@ -23,6 +24,7 @@ from gpufleet.hosting.catalog import (
 )
 from gpufleet.hosting.keys import mint_inference_key
 from gpufleet.hosting.limits import LimitSet, pico_to_micros_up
+from gpufleet.hosting.replicas import holder_name
 from gpufleet.hosting.schemas import (
     DeploymentCreate,
     DeploymentOut,
@@ -31,8 +33,11 @@ from gpufleet.hosting.schemas import (
     LimitsOut,
     LimitsSet,
     ModelCreate,
+    ReplicaNode,
+    ReplicaOut,
     UsageOut,
 )
+from gpufleet.hosting.workers import check_workers, serve_workers
 from gpufleet.services.database import Database
 
 # The default model's prices: USD per million tokens (input, output).
@@ -126,6 +131,7 @@ def create_deployment(db: Database, caller: Principal, body: DeploymentCreate) -
             "scale_target": body.scale_target,
         }
         deployment = repo.add_deployment(conn, values, db.clock())
+        check_workers([deployment], serve_workers())  # several gateway workers: ADR 0012
         events.append(
             conn,
             [
@@ -160,6 +166,44 @@ def list_deployments(db: Database, caller: Principal) -> list[DeploymentOut]:
         found = repo.list_deployments(conn, None if caller.is_operator else caller.tenant_id or -1)
         running = repo.running_replicas_of(conn, [d.id for d in found])
         return [DeploymentOut.of(d, running[d.id]) for d in found]
+
+
+def list_replicas(
+    db: Database, caller: Principal, name: str, state: str | None = None, limit: int = 100
+) -> list[ReplicaOut]:
+    """A deployment's replicas, newest first, and the fleet nodes a GPU replica's placement
+    holds (operator). Node names are the operator's: to a tenant every deployment answers
+    as missing, its own included (ADR 0003)."""
+    if not caller.is_operator:
+        raise NotFound.of("deployment", name)
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, name)
+        if deployment is None:
+            raise NotFound.of("deployment", name)
+        rows = repo.replicas_of(conn, deployment.id, state, limit)
+        holders = {r.id: holder_name(name, r.id) for r in rows if r.gpus > 0}
+        held = repo.nodes_held_by(conn, list(holders.values()))
+    return [
+        ReplicaOut(
+            id=r.id,
+            state=r.state,
+            gpus=r.gpus,
+            started_at=to_utc(r.started_at),
+            stopped_at=to_utc(r.stopped_at) if r.stopped_at is not None else None,
+            holder=holders.get(r.id),
+            nodes=[
+                ReplicaNode(
+                    node=a.name,
+                    node_id=a.node_id,
+                    gpus=a.gpus,
+                    start=to_utc(a.start),
+                    end=to_utc(a.end),
+                )
+                for a in held.get(holders.get(r.id, ""), [])
+            ],
+        )
+        for r in rows
+    ]
 
 
 def set_replicas(db: Database, caller: Principal, name: str, low: int, high: int) -> DeploymentOut:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -15,6 +15,7 @@ from gpufleet.hosting.schemas import (
     LimitsOut,
     LimitsSet,
     ReplicaBounds,
+    ReplicaOut,
     UsageOut,
 )
 from gpufleet.services import hosting
@@ -22,11 +23,14 @@ from gpufleet.services import hosting
 router = APIRouter(prefix="/v1", tags=["hosting"])
 
 
-def _changed(request: Request) -> None:
-    """This process sees its own catalog and limit changes at once (others within seconds)."""
+def _changed(request: Request, deployment: str | None = None) -> None:
+    """This process sees its own catalog and limit changes at once (others within seconds),
+    and starts a changed deployment's min replicas now (ADR 0012)."""
     runtime = getattr(request.app.state, "hosting", None)
     if runtime is not None:
         runtime.forget()
+        if deployment is not None:
+            runtime.wake(deployment)
 
 
 @router.post("/admin/deployments", status_code=status.HTTP_201_CREATED)
@@ -36,7 +40,7 @@ def create_deployment(
     """Deploy a catalog model (operator): `serverless` (every tenant, billed per token) or
     `provisioned` (one tenant's), with replicas between min and max scaled on load."""
     created = hosting.create_deployment(db, caller, body)
-    _changed(request)
+    _changed(request, created.name)
     return created
 
 
@@ -53,13 +57,29 @@ def get_deployment(deployment: str, db: Db, caller: Caller) -> DeploymentOut:
     return hosting.get_deployment(db, caller, deployment)
 
 
+@router.get("/admin/deployments/{deployment}/replicas")
+def list_replicas(
+    deployment: str,
+    db: Db,
+    caller: Caller,
+    state: Annotated[
+        Literal["running", "stopped"] | None, Query(description="Only these replicas")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="The newest this many")] = 100,
+) -> list[ReplicaOut]:
+    """A deployment's replicas, newest first: state, GPUs, when they started and stopped,
+    and the fleet nodes and GPUs a GPU replica's placement holds (operator; to a tenant
+    every deployment answers as missing)."""
+    return hosting.list_replicas(db, caller, deployment, state, limit)
+
+
 @router.post("/admin/deployments/{deployment}/replicas")
 def set_replicas(
     deployment: str, body: ReplicaBounds, request: Request, db: Db, caller: Caller
 ) -> DeploymentOut:
     """Set a deployment's replica bounds (operator); the gateway scales within them."""
     changed = hosting.set_replicas(db, caller, deployment, body.min_replicas, body.max_replicas)
-    _changed(request)
+    _changed(request, changed.name)
     return changed
 
 

@@ -1,0 +1,193 @@
+"""Replica lifecycle (ADR 0012): min replicas start when a deployment is created and when a
+server starts, not on the first request; a start without capacity is retried and does not
+stop the server; a deployment with min 0 starts nothing until used; the operator sees where
+replicas run; replicas stop and give their GPUs back when the server shuts down."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
+from gpufleet.api.app import create_app
+from gpufleet.hosting import runtime as runtime_module
+from gpufleet.hosting.fake_upstream import FakeUpstream
+from gpufleet.hosting.replicas import holder_name
+from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
+from gpufleet.planning.scenario import load_scenario_file
+from gpufleet.services import fleet, hosting
+from gpufleet.services.database import Database
+from gpufleet.services.placement import read_placer
+from tests.conftest import EXAMPLES, Actor, LiveServer, make_operator, make_tenant
+from tests.hosting_support import serve_in_thread
+from tests.integration.support import expect, import_small
+
+T = TypeVar("T")
+DEADLINE_S = 20.0
+
+
+def eventually(probe: Callable[[], T | None], what: str) -> T:
+    """Poll `probe` until it returns something (not None/empty), within DEADLINE_S."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[FakeUpstream, str]]:
+    fake = FakeUpstream(words=[" ok"])
+    with serve_in_thread(fake) as url:
+        yield fake, url
+
+
+def running_rows(db: Database, deployment: str) -> list[Any]:
+    from gpufleet.adapters.db.tables_hosting import deployments
+
+    with db.read() as conn:
+        query = (
+            select(deployment_replicas)
+            .join(deployments, deployments.c.id == deployment_replicas.c.deployment_id)
+            .where(deployments.c.name == deployment, deployment_replicas.c.state == "running")
+        )
+        return list(conn.execute(query))
+
+
+def held_gpus(db: Database, holder: str) -> int:
+    placer = read_placer(db)
+    if holder not in set(placer.holders()):
+        return 0
+    hold = placer.hold(holder)
+    if hold.end <= placer.clock:
+        return 0  # released
+    return sum(a.gpus for a in hold.assignments())
+
+
+def gpu_model_body(name: str, url: str, gpus: int = 8) -> dict[str, Any]:
+    return {"name": name, "source": f"url:{url}", "backend": "vllm", "gpu_model": "H100",
+            "gpus_per_replica": gpus}  # fmt: skip
+
+
+def test_min_replicas_start_when_the_deployment_is_created_not_on_the_first_request(
+    live_server: LiveServer, operator: Actor, upstream: tuple[FakeUpstream, str]
+) -> None:
+    fake, url = upstream
+    with live_server.client(operator) as op:
+        import_small(op)
+        expect(op.post("/v1/admin/models", json=gpu_model_body("big", url)), 201)
+        # Created first, so by the time the second one's replica runs, the first would have
+        # started too if a min-0 deployment started anything before it is used.
+        body = {"model": "big", "max_replicas": 2}
+        expect(op.post("/v1/admin/deployments", json={**body, "name": "lazy"}), 201)
+        expect(op.post("/v1/admin/deployments", json={**body, "name": "eager",
+                                                       "min_replicas": 1}), 201)  # fmt: skip
+
+        [row] = eventually(lambda: running_rows(live_server.db, "eager"), "eager's replica")
+        holder = holder_name("eager", row.id)
+        assert held_gpus(live_server.db, holder) == 8
+        assert fake.bodies == [], "no request was sent to start it"
+        assert running_rows(live_server.db, "lazy") == []
+
+        # The operator sees where it runs: the nodes and GPUs of its placement.
+        [shown] = expect(op.get("/v1/admin/deployments/eager/replicas"), 200)
+        assert (shown["id"], shown["state"], shown["gpus"]) == (row.id, "running", 8)
+        assert shown["holder"] == holder
+        assert shown["stopped_at"] is None
+        assert sum(n["gpus"] for n in shown["nodes"]) == 8
+        placed = read_placer(live_server.db).hold(holder).assignments()
+        assert len(shown["nodes"]) == len(placed)
+        assert all(n["node"] for n in shown["nodes"])
+        assert expect(op.get("/v1/admin/deployments/lazy/replicas"), 200) == []
+        assert expect(op.get("/v1/deployments/eager"), 200)["running_replicas"] == 1
+
+        # Raising lazy's min starts it too, still without a request.
+        bounds = {"min_replicas": 1, "max_replicas": 2}
+        expect(op.post("/v1/admin/deployments/lazy/replicas", json=bounds), 200)
+        eventually(lambda: running_rows(live_server.db, "lazy"), "lazy's replica after min 1")
+        assert fake.bodies == []
+
+        missing = op.get("/v1/admin/deployments/nope/replicas")
+        assert missing.status_code == 404
+        bad = op.get("/v1/admin/deployments/eager/replicas", params={"state": "gone"})
+        assert bad.status_code == 422
+
+
+def test_a_tenant_sees_no_replicas_even_of_its_own_deployment(
+    live_server: LiveServer, operator: Actor, upstream: tuple[FakeUpstream, str]
+) -> None:
+    tenant = make_tenant(live_server.db, operator, "acme-ai")
+    with live_server.client(operator) as op, live_server.client(tenant) as own:
+        expect(op.post("/v1/admin/models", json={"name": "m", "source": f"url:{upstream[1]}",
+                                                 "backend": "vllm"}), 201)  # fmt: skip
+        deployment = {"name": "mine", "model": "m", "kind": "provisioned", "tenant": "acme-ai"}
+        expect(op.post("/v1/admin/deployments", json=deployment), 201)
+        expect(own.get("/v1/deployments/mine"), 200)  # it may call it ...
+        hidden = own.get("/v1/admin/deployments/mine/replicas")  # ... not see the fleet
+        absent = own.get("/v1/admin/deployments/nope/replicas")
+        assert hidden.status_code == absent.status_code == 404
+        assert hidden.json()["error"]["message"] == absent.json()["error"]["message"].replace(
+            "nope", "mine"
+        )
+
+
+def _big_deployment(db: Database, url: str, gpus: int = 8) -> None:
+    operator = make_operator(db).principal
+    fleet.import_scenario(db, operator, load_scenario_file(EXAMPLES / "small.yaml"))
+    model = ModelCreate.model_validate(gpu_model_body("big", url, gpus))
+    hosting.create_model(db, operator, model)
+    hosting.create_deployment(
+        db, operator, DeploymentCreate(name="big", model="big", min_replicas=2, max_replicas=3)
+    )
+
+
+def test_a_starting_server_brings_up_min_replicas_and_stops_them_at_shutdown(
+    db: Database, upstream: tuple[FakeUpstream, str]
+) -> None:
+    fake, url = upstream
+    _big_deployment(db, url, gpus=8)
+    # A fixed upstream (url:) counts as one replica, whatever min says.
+    with serve_in_thread(create_app(db)) as server:
+        [row] = eventually(lambda: running_rows(db, "big"), "big's replica at startup")
+        holder = holder_name("big", row.id)
+        assert held_gpus(db, holder) == 8
+        assert httpx.get(f"{server}/healthz").status_code == 200
+    assert fake.bodies == []
+    assert running_rows(db, "big") == [], "shutdown stops the replicas"
+    assert held_gpus(db, holder) == 0, "and gives their GPUs back"
+
+
+def test_a_start_without_capacity_is_logged_retried_and_does_not_stop_startup(
+    sqlite_db: Database,
+    upstream: tuple[FakeUpstream, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _big_deployment(sqlite_db, upstream[1])
+    with sqlite_db.write() as conn:  # more H100s than the fleet has (the API caps it lower)
+        conn.execute(update(hosted_models).values(gpus_per_replica=1_000_000))
+    monkeypatch.setattr(runtime_module, "CACHE_S", 0.3)  # the scaler looks again sooner
+    caplog.set_level(logging.WARNING, logger="gpufleet.hosting")
+    with serve_in_thread(create_app(sqlite_db)) as server:
+        assert httpx.get(f"{server}/healthz").status_code == 200
+        eventually(
+            lambda: [r for r in caplog.records if "did not start" in r.getMessage()],
+            "the refused start logged",
+        )
+        eventually(
+            lambda: len([r for r in caplog.records if "did not start" in r.getMessage()]) >= 2,
+            "a second try",
+        )
+        assert running_rows(sqlite_db, "big") == []
+        with sqlite_db.write() as conn:  # capacity the fleet has: the next try succeeds
+            conn.execute(update(hosted_models).values(gpus_per_replica=8))
+        eventually(lambda: running_rows(sqlite_db, "big"), "the replica on a later try")
+    assert "no capacity" in caplog.text
