@@ -1,14 +1,14 @@
 """Tables of placement (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
 
-Migration 0003_placement.py creates exactly these tables.
+Migration 0003_placement.py creates these tables; 0008 adds placement_holds.version.
 
 - `placement_state` (one row): the version every placement write bumps, the engine's
   clock and the spare share. A writer locks this row first (`SELECT … FOR UPDATE` on
   PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), so placement writes
   never interleave.
 - `placement_holds`: what the engine was asked to hold — a lease or a lab job — with the
-  window it was placed for and `ends_at`, the end of the promise (earlier after a release
-  or a preemption).
+  window it was placed for, `ends_at`, the end of the promise (earlier after a release
+  or a preemption), and `version`, the placement write that last changed it.
 - `node_assignments`: a row per (holder, node, interval). A failure moves the row's `end`;
   the replacement node gets a new row.
 - `hold_shortfalls`: GPU-time of a promise that went undelivered (no replacement found).
@@ -61,6 +61,9 @@ placement_holds = Table(
     Column("notice_hours", Integer, nullable=False),
     Column("contiguous", Boolean, nullable=False),
     Column("created_at", Time, nullable=False),
+    # The placement_state version whose write last changed this hold (its row, assignments
+    # or shortfalls): another process's engine at version v reloads only holds above v.
+    Column("version", BigInteger, nullable=False, server_default="0", index=True),
     CheckConstraint("kind IN ('lease', 'training', 'experiment')", name="kind"),
     CheckConstraint('"end" > start AND gpus > 0', name="window"),
     CheckConstraint("(kind = 'lease') = (tenant_id IS NOT NULL)", name="tenant"),
