@@ -49,6 +49,12 @@ class Invoice:
     issued_at: datetime
     totals: Totals
     lines: tuple[InvoiceLine, ...] = ()
+    adjustment: int = 0  # 0: the month's invoice; n: its n-th adjustment (late usage)
+
+    @property
+    def adjusts(self) -> str | None:
+        """The month's invoice this one adjusts (None for the month's invoice itself)."""
+        return self.id.rsplit("-A", 1)[0] if self.adjustment else None
 
 
 def invoice_id(month: Month, tenant_id: int) -> str:
@@ -58,7 +64,16 @@ def invoice_id(month: Month, tenant_id: int) -> str:
     return f"inv-{month.year:04d}{month.month:02d}-{digest}"
 
 
-def ledger_key(month: Month, tenant_id: int, line_key: str) -> str:
+def adjustment_id(month: Month, tenant_id: int, adjustment: int) -> str:
+    """The n-th adjustment of a tenant's month: the month's invoice id + `-A<n>`. Only one
+    writer can ever create a given number, so concurrent adjusters cannot both bill."""
+    base = invoice_id(month, tenant_id)
+    return f"{base}-A{adjustment}" if adjustment else base
+
+
+def ledger_key(month: Month, tenant_id: int, line_key: str, adjustment: int = 0) -> str:
+    if adjustment:
+        return f"{month}:{tenant_id}:A{adjustment}:{line_key}"
     return f"{month}:{tenant_id}:{line_key}"
 
 
@@ -68,7 +83,9 @@ def totals_of(amounts: Sequence[int]) -> Totals:
     return Totals(charges, credits)
 
 
-def numbered(month: Month, tenant_id: int, rated: Sequence[RatedLine]) -> list[InvoiceLine]:
+def numbered(
+    month: Month, tenant_id: int, rated: Sequence[RatedLine], adjustment: int = 0
+) -> list[InvoiceLine]:
     """Lines in a stable order (by key), numbered from 1, each named by its ledger key."""
     ordered = sorted(rated, key=lambda r: r.key)
     return [
@@ -81,7 +98,7 @@ def numbered(month: Month, tenant_id: int, rated: Sequence[RatedLine]) -> list[I
             quantity=r.quantity,
             unit_price_micros=r.unit_price_micros,
             usage_rows=r.usage_rows,
-            ledger_key=ledger_key(month, tenant_id, r.key),
+            ledger_key=ledger_key(month, tenant_id, r.key, adjustment),
             lease_id=r.lease_id,
             model=r.model,
             detail=dict(r.detail),

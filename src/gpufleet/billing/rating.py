@@ -74,7 +74,7 @@ def rate_lease_month(usage: LeaseMonthUsage) -> list[RatedLine]:
     raise ValueError(f"lease {usage.lease_id}: unknown rental class {usage.rental_class!r}")
 
 
-def _hours_text(seconds: int) -> str:
+def hours_text(seconds: int) -> str:
     return f"{seconds / SECONDS_PER_HOUR:,.2f} GPU-h"
 
 
@@ -88,28 +88,38 @@ def _usage_detail(usage: LeaseMonthUsage) -> dict[str, Any]:
 
 
 def _reserved(usage: LeaseMonthUsage) -> RatedLine:
-    return _charge(usage, "reserved", usage.promised_seconds, "promised")
+    # The tiers this month is billed with: an adjustment for late rows re-rates the month
+    # with them, even if the lease's tiers were changed since (ADR 0013).
+    tiers = DEFAULT_TIERS if usage.tiers is None else usage.tiers
+    recorded = {"tiers_ppm": [[t.below_ppm, t.credit_ppm] for t in tiers]}
+    return _charge(usage, "reserved", usage.promised_seconds, "promised", recorded)
 
 
 def _interruptible(usage: LeaseMonthUsage) -> RatedLine:
     return _charge(usage, "interruptible", usage.delivered_seconds, "delivered")
 
 
-def _charge(usage: LeaseMonthUsage, rental_class: str, billed_seconds: int, what: str) -> RatedLine:
+def _charge(
+    usage: LeaseMonthUsage,
+    rental_class: str,
+    billed_seconds: int,
+    what: str,
+    extra: dict[str, Any] | None = None,
+) -> RatedLine:
     """The lease's charge for `billed_seconds` GPU-seconds at its price, one rounding a line."""
     amount = round_half_down(billed_seconds * usage.price_micros, SECONDS_PER_HOUR)
     return RatedLine(
         key=f"lease:{usage.lease_id}:charge",
         kind=f"gpu_{rental_class}",
         description=f"{usage.lease_id}: {rental_class} {usage.gpu_model}, "
-        f"{_hours_text(billed_seconds)} {what}",
+        f"{hours_text(billed_seconds)} {what}",
         amount_micros=amount,
         quantity=billed_seconds,
         unit_price_micros=usage.price_micros,
         usage_rows=usage.hours,
         lease_id=usage.lease_id,
         model=usage.gpu_model,
-        detail=_usage_detail(usage),
+        detail={**_usage_detail(usage), **(extra or {})},
     )
 
 

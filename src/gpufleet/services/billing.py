@@ -35,7 +35,13 @@ from gpufleet.billing import (
     rate_lease_month,
     rate_tokens,
 )
-from gpufleet.billing.invoice import InvoiceLine, invoice_id, numbered, totals_of
+from gpufleet.billing.invoice import (
+    InvoiceLine,
+    adjustment_id,
+    invoice_id,
+    numbered,
+    totals_of,
+)
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import InvalidInput, Issue
 from gpufleet.domain.events import NewEvent
@@ -96,8 +102,9 @@ def close_month(
         )
         done = repo.invoiced_tenants(conn, month)
     written = 0
-    for batch in _batches([(t, lines[t]) for t in sorted(set(lines) - done)], batch_tenants):
-        written += _write_batch(db, month, batch, now, written)
+    bills = [TenantBill(t, lines[t]) for t in sorted(set(lines) - done)]
+    for batch in batches(bills, batch_tenants):
+        written += len(write_batch(db, month, batch, now, written))
     with db.write() as conn:
         ids = _ids(conn, month)
         if repo.record_close(conn, month, len(ids), caller.key_id, now):
@@ -122,43 +129,56 @@ def rate_month(
 
 
 def _ids(conn: Connection, month: Month) -> list[str]:
-    found = repo.invoice_page(conn, tenant_id=None, month=str(month), after=None, limit=1_000_000)
-    return [i.id for i in found]
+    return repo.month_invoice_ids(conn, month)
 
 
-Batch = list[tuple[int, list[RatedLine]]]
+@dataclass(frozen=True)
+class TenantBill:
+    """One invoice to write: a tenant's month (adjustment 0) or its n-th adjustment."""
+
+    tenant_id: int
+    rated: list[RatedLine]
+    adjustment: int = 0
 
 
-def _batches(tenants: Batch, most_tenants: int) -> list[Batch]:
+Batch = list[TenantBill]
+
+
+def batches(tenants: Batch, most_tenants: int) -> list[Batch]:
     """Tenants in id order, grouped so that each transaction writes a few thousand lines."""
     batches: list[Batch] = []
     current: Batch = []
     lines = 0
     for tenant in tenants:
         current.append(tenant)
-        lines += len(tenant[1])
+        lines += len(tenant.rated)
         if len(current) >= most_tenants or lines >= BATCH_LINES:
             batches.append(current)
             current, lines = [], 0
     return [*batches, current] if current else batches
 
 
-def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, committed: int) -> int:
+def write_batch(
+    db: Database, month: Month, batch: Batch, now: datetime, committed: int = 0
+) -> set[str]:
     """One transaction: the headers first (those that exist already are skipped: another
-    closer wrote them), then ledger entries and lines of the invoices this call created."""
+    closer or adjuster wrote them), then ledger entries and lines of the invoices this call
+    created, whose ids it returns."""
     headers: list[dict[str, object]] = []
     ledger: list[tuple[str, dict[str, object]]] = []
     lines_out: list[tuple[str, dict[str, object]]] = []
     notices: list[tuple[str, NewEvent]] = []
-    for tenant_id, rated in batch:
-        ident = invoice_id(month, tenant_id)
-        lines = numbered(month, tenant_id, rated)
+    for bill in batch:
+        tenant_id, number = bill.tenant_id, bill.adjustment
+        ident = adjustment_id(month, tenant_id, number)
+        lines = numbered(month, tenant_id, bill.rated, number)
         totals = totals_of([line.amount_micros for line in lines])
         headers.append(
             {
                 "id": ident,
                 "tenant_id": tenant_id,
                 "month": str(month),
+                "adjustment": number,
                 "issued_at": now,
                 "charges_micros": totals.charges_micros,
                 "credits_micros": totals.credits_micros,
@@ -167,7 +187,10 @@ def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, commit
             }
         )
         ledger += [(ident, _ledger_row(ident, tenant_id, month, line, now)) for line in lines]
-        data = {"month": str(month), "total_micros": totals.total_micros}
+        data: dict[str, object] = {"month": str(month), "total_micros": totals.total_micros}
+        if number:
+            # An adjustment says so, and which invoice of the month it adds to.
+            data |= {"adjustment": number, "adjusts": invoice_id(month, tenant_id)}
         notices.append((ident, NewEvent("invoice.issued", ident, tenant_id, data)))
         lines_out += [(ident, _line_row(ident, line)) for line in lines]
     with db.write() as conn:
@@ -177,7 +200,7 @@ def _write_batch(db: Database, month: Month, batch: Batch, now: datetime, commit
         repo.insert_lines(conn, [row for ident, row in lines_out if ident in created])
         # Each tenant hears of its invoice in its own event log (GET /v1/events).
         events.append(conn, [e for ident, e in notices if ident in created], now)
-    return len(created)
+    return created
 
 
 def _ledger_row(

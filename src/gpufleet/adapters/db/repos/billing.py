@@ -25,6 +25,7 @@ from gpufleet.adapters.db.tables_billing import (
 from gpufleet.adapters.db.tables_hosting import token_usage
 from gpufleet.adapters.db.tables_operations import lease_usage_hours
 from gpufleet.billing import CreditTier, LeaseMonthUsage, Month, TokenUsageGroup
+from gpufleet.billing.adjust import BilledLine
 from gpufleet.billing.invoice import Invoice, InvoiceLine, Totals
 from gpufleet.domain.timeutil import to_utc
 
@@ -115,8 +116,44 @@ def token_month_usage(conn: Connection, month: Month) -> list[TokenUsageGroup]:
 
 
 def invoiced_tenants(conn: Connection, month: Month) -> set[int]:
-    query = select(invoices.c.tenant_id).where(invoices.c.month == str(month))
+    query = select(invoices.c.tenant_id).where(
+        invoices.c.month == str(month), invoices.c.adjustment == 0
+    )
     return set(conn.execute(query).scalars())
+
+
+def month_invoice_ids(conn: Connection, month: Month) -> list[str]:
+    """The month's own invoices, one per tenant (not their adjustments)."""
+    query = (
+        select(invoices.c.id)
+        .where(invoices.c.month == str(month), invoices.c.adjustment == 0)
+        .order_by(invoices.c.id)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def month_billed(conn: Connection, month: Month) -> tuple[list[BilledLine], dict[int, int]]:
+    """Every line of the month's invoices and adjustments, and each tenant's last adjustment
+    number (0: only the month's invoice). One statement, so on PostgreSQL both come from the
+    same snapshot: an adjustment counted is an adjustment whose lines are here."""
+    query = select(
+        invoices.c.tenant_id,
+        invoices.c.adjustment,
+        invoice_lines.c.key,
+        invoice_lines.c.kind,
+        invoice_lines.c.amount_micros,
+        invoice_lines.c.lease_id,
+        invoice_lines.c.detail,
+    ).outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
+    lines: list[BilledLine] = []
+    last: dict[int, int] = {}
+    for tenant_id, number, key, kind, amount, lease_id, detail in conn.execute(
+        query.where(invoices.c.month == str(month))
+    ):
+        last[int(tenant_id)] = max(last.get(int(tenant_id), 0), int(number))
+        if key is not None:
+            lines.append(BilledLine(int(tenant_id), key, kind, int(amount), lease_id, detail))
+    return lines, last
 
 
 def insert_invoice_headers(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -169,6 +206,7 @@ def _invoice(row: Any, lines: tuple[InvoiceLine, ...] = ()) -> Invoice:
         issued_at=to_utc(row.issued_at),
         totals=Totals(int(row.charges_micros), int(row.credits_micros)),
         lines=lines,
+        adjustment=int(row.adjustment),
     )
 
 
