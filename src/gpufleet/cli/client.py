@@ -25,6 +25,7 @@ class ApiClient:
     def __init__(self, url: str, key: str | None, timeout: float = 300.0) -> None:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.url = url.rstrip("/")
+        self.key = key  # for the event stream, which has a client of its own
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def call(

@@ -39,7 +39,6 @@ requests = typer.Typer(help="Rental requests.", no_args_is_help=True)
 leases = typer.Typer(help="Signed leases.", no_args_is_help=True)
 programs = typer.Typer(help="Internal programs (operator).", no_args_is_help=True)
 _client: dict[str, ApiClient] = {}
-_stream: dict[str, tuple[str, str | None]] = {}
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +50,6 @@ def register(app: typer.Typer) -> None:
                                            help="Your API key.", show_default=False),
     ) -> None:  # fmt: skip
         _client["api"] = ApiClient(url, api_key)
-        _stream["auth"] = (url, api_key)
 
     for name, group in (
         ("fleet", fleet),
@@ -279,9 +277,8 @@ def list_events(
     """The event log (a tenant sees its own events); --follow streams new ones (JSON: one
     event per line) until interrupted."""
     if follow:
-        url, key = _stream["auth"]
-        follow_events(url, key, kind, int(cursor) if cursor and cursor.isdigit() else None,
-                      as_json)  # fmt: skip
+        since = int(cursor) if cursor and cursor.isdigit() else None
+        follow_events(api().url, api().key, kind, since, as_json)
         return
     page = api().get("/v1/events", Page[EventOut], kind=kind, limit=limit, cursor=cursor)
     if as_json:
