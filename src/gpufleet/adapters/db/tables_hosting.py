@@ -1,6 +1,7 @@
 """Tables of hosting (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
 
-Migration 0005_hosting.py creates exactly these tables (and the `scopes` column of api_keys).
+Migration 0005_hosting.py creates these tables (and the `scopes` column of api_keys);
+0009 adds deployment_replicas' `starting` state and `endpoint`.
 
 `token_usage` is the contract between the gateway and billing: one row per completed (or
 disconnected) request, written once (`request_id` is unique), tokens counted with the
@@ -91,10 +92,13 @@ deployment_replicas = Table(
     Column("deployment_id", ForeignKey("deployments.id"), nullable=False, index=True),
     # GPUs held while running: the capacity the internal tenant `hosting` uses for it.
     Column("gpus", Integer, nullable=False),
+    # `starting` while its server loads (GPUs already held), then `running`, then `stopped`.
     Column("state", String(16), nullable=False),
     Column("started_at", Time, nullable=False),
     Column("stopped_at", Time),
-    CheckConstraint("state IN ('running', 'stopped')", name="state"),
+    # Where a model server replica answers (http://host:port); NULL for an in-process one.
+    Column("endpoint", String(500)),
+    CheckConstraint("state IN ('starting', 'running', 'stopped')", name="state"),
 )
 
 inference_limits = Table(
