@@ -6,8 +6,11 @@ replicas run; replicas stop and give their GPUs back when the server shuts down.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -100,6 +103,7 @@ def test_min_replicas_start_when_the_deployment_is_created_not_on_the_first_requ
         # The operator sees where it runs: the nodes and GPUs of its placement.
         [shown] = expect(op.get("/v1/admin/deployments/eager/replicas"), 200)
         assert (shown["id"], shown["state"], shown["gpus"]) == (row.id, "running", 8)
+        assert shown["endpoint"] == url  # a fixed upstream answers where its source says
         assert shown["holder"] == holder
         assert shown["stopped_at"] is None
         assert sum(n["gpus"] for n in shown["nodes"]) == 8
@@ -191,3 +195,79 @@ def test_a_start_without_capacity_is_logged_retried_and_does_not_stop_startup(
             conn.execute(update(hosted_models).values(gpus_per_replica=8))
         eventually(lambda: running_rows(sqlite_db, "big"), "the replica on a later try")
     assert "no capacity" in caplog.text
+
+
+STAND_IN = """# vLLM's OpenAI server for tests: the same command line, a fake model behind it.
+import argparse
+
+import uvicorn
+
+from gpufleet.hosting.fake_upstream import FakeUpstream
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--served-model-name", required=True)
+args, _ = parser.parse_known_args()
+uvicorn.run(FakeUpstream(words=[" from", " vllm"]), host="127.0.0.1", port=args.port,
+            log_level="warning")
+"""
+
+
+@pytest.fixture
+def vllm_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `vllm` package whose `python -m vllm.entrypoints.openai.api_server` serves a fake
+    model: replicas are real server processes, started and stopped as vLLM's would be."""
+    package = tmp_path / "stand-in" / "vllm" / "entrypoints" / "openai"
+    package.mkdir(parents=True)
+    for level in (package, package.parent, package.parent.parent):
+        (level / "__init__.py").write_text("")
+    (package / "api_server.py").write_text(STAND_IN)
+    root = str(tmp_path / "stand-in")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, *sys.path]))
+
+
+def test_min_vllm_server_processes_start_at_creation_serve_and_stop_at_shutdown(
+    sqlite_db: Database, vllm_stand_in: None
+) -> None:
+    operator = make_operator(sqlite_db)
+    tenant = make_tenant(sqlite_db, operator, "acme-ai")
+    fleet.import_scenario(
+        sqlite_db, operator.principal, load_scenario_file(EXAMPLES / "small.yaml")
+    )
+    app = create_app(sqlite_db)
+    with serve_in_thread(app) as server, httpx.Client(base_url=server, timeout=60) as client:
+        op = {"Authorization": f"Bearer {operator.token}"}
+        model = {"name": "big", "source": "dir:/models/big", "backend": "vllm",
+                 "gpu_model": "H100", "gpus_per_replica": 8}  # fmt: skip
+        expect(client.post("/v1/admin/models", json=model, headers=op), 201)
+        deployment = {"name": "big", "model": "big", "kind": "provisioned", "tenant": "acme-ai",
+                      "min_replicas": 2, "max_replicas": 2}  # fmt: skip
+        expect(client.post("/v1/admin/deployments", json=deployment, headers=op), 201)
+
+        def both_up() -> list[Any]:
+            found = expect(client.get("/v1/admin/deployments/big/replicas", headers=op), 200)
+            return found if len(found) == 2 else []
+
+        replicas = eventually(both_up, "two vLLM server processes up")
+        assert [sum(n["gpus"] for n in r["nodes"]) for r in replicas] == [8, 8]
+        eventually(lambda: app.state.hosting._running.get("big"), "the pool is up")
+        replicas = both_up()
+        assert {r["state"] for r in replicas} == {"running"}
+        pool = app.state.hosting._running["big"].backend
+        processes = [r.process for r in pool._replicas]
+        assert {r["endpoint"] for r in replicas} == {r.url for r in pool._replicas}
+        assert all(p is not None and p.poll() is None for p in processes)
+
+        key = expect(client.post("/v1/tenants/acme-ai/inference-keys", json={},
+                                 headers=op), 201)["api_key"]  # fmt: skip
+        chat = {"model": "big", "messages": [{"role": "user", "content": "hi"}]}
+        answer = client.post(
+            "/v1/chat/completions", json=chat, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert expect(answer, 200)["choices"][0]["message"]["content"] == " from vllm"
+        assert len(running_rows(sqlite_db, "big")) == 2, "the request started no other replica"
+        del tenant
+    assert all(p.poll() is not None for p in processes if p is not None), "servers stopped"
+    assert running_rows(sqlite_db, "big") == []
+    holders = [holder_name("big", r["id"]) for r in replicas]
+    assert [held_gpus(sqlite_db, h) for h in holders] == [0, 0]

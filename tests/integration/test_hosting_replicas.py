@@ -48,9 +48,18 @@ def test_a_gpu_replica_is_a_placement_given_back_when_it_stops(
     placer = read_placer(db)
     assert holder in set(placer.holders())
     held = placer.hold(holder)
-    assert sum(a.gpus for a in held.assignments()) == 16
+    assert sum(a.gpus for a in held.assignments()) == 16  # held while its server loads
     assert held.request.tenant == 0  # the lab's own (internal) capacity
     with db.read() as conn:
+        assert repo.running_replicas(conn, 1) == (0, 0)  # starting, not serving yet
+        [starting] = conn.execute(select(deployment_replicas)).all()
+    assert (starting.state, starting.endpoint) == ("starting", None)
+
+    ledger.ready(replica, "http://10.0.0.7:8000")
+    with db.read() as conn:
+        assert conn.execute(select(deployment_replicas.c.endpoint)).scalar_one() == (
+            "http://10.0.0.7:8000"
+        )
         assert repo.running_replicas(conn, 1) == (1, 16)
         assert repo.running_replicas_of(conn, [1, 2]) == {1: (1, 16), 2: (0, 0)}
     [listed] = hosting.list_deployments(db, operator.principal)  # one query for every row

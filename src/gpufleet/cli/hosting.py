@@ -142,14 +142,14 @@ def deployments_show(name: str, as_json: bool = JsonFlag) -> None:
 @deployments.command("replicas")
 def deployments_replicas(
     name: str,
-    state: str | None = typer.Option(None, help="Only running or stopped replicas"),
+    state: str | None = typer.Option(None, help="Only starting, running or stopped ones"),
     limit: int = typer.Option(100, min=1, max=1000, help="The newest this many"),
     as_json: bool = JsonFlag,
 ) -> None:
     """A deployment's replicas and the fleet nodes they hold (operator)."""
-    if state not in (None, "running", "stopped"):
+    if state not in (None, "starting", "running", "stopped"):
         raise errors.InvalidInput(
-            "bad option", [errors.Issue("--state", "must be running or stopped")]
+            "bad option", [errors.Issue("--state", "must be starting, running or stopped")]
         )
     found = api().get(
         f"/v1/admin/deployments/{name}/replicas", list[ReplicaOut], state=state, limit=limit
@@ -159,7 +159,7 @@ def deployments_replicas(
         return
     table(
         None,
-        ["id", "state", "GPUs", "started", "stopped", "nodes"],
+        ["id", "state", "GPUs", "started", "stopped", "endpoint", "nodes"],
         [
             (
                 r.id,
@@ -167,6 +167,7 @@ def deployments_replicas(
                 r.gpus,
                 r.started_at.isoformat(timespec="seconds"),
                 r.stopped_at.isoformat(timespec="seconds") if r.stopped_at else "",
+                r.endpoint or "",
                 ", ".join(f"{n.node} x{n.gpus}" for n in r.nodes),
             )
             for r in found

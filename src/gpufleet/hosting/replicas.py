@@ -1,6 +1,7 @@
-"""Replica records: every replica is a deployment_replicas row; a GPU replica is also a
-placement on the fleet, held by the internal tenant `hosting` (holder
-`hosting:<deployment>:<replica id>`), and gives its GPUs back when it stops.
+"""Replica records: every replica is a deployment_replicas row (`starting` while its server
+loads, `running` once it serves, then `stopped`); a GPU replica is also a placement on the
+fleet, held by the internal tenant `hosting` (holder `hosting:<deployment>:<replica id>`)
+from the moment it starts, and gives its GPUs back when it stops.
 
 A GPU replica that the fleet cannot hold is refused (Unavailable) before it starts.
 """
@@ -59,6 +60,10 @@ class Ledger:
                 )
             session.save([holder])
             return replica_id
+
+    def ready(self, replica_id: int, endpoint: str | None) -> None:
+        with self._db.write() as conn:
+            repo.replica_ready(conn, replica_id, endpoint)
 
     def stopped(self, replica_id: int) -> None:
         if not self._on_fleet:

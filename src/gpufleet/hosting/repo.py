@@ -129,19 +129,32 @@ def set_replica_bounds(conn: Connection, deployment_id: int, low: int, high: int
 
 
 def start_replica(conn: Connection, deployment_id: int, gpus: int, now: datetime) -> int:
+    """A replica whose server is loading (its GPUs are held from now): state `starting`."""
     return int(
         conn.execute(
             insert(deployment_replicas)
-            .values(deployment_id=deployment_id, gpus=gpus, state="running", started_at=now)
+            .values(deployment_id=deployment_id, gpus=gpus, state="starting", started_at=now)
             .returning(deployment_replicas.c.id)
         ).scalar_one()
+    )
+
+
+def replica_ready(conn: Connection, replica_id: int, endpoint: str | None) -> None:
+    """The replica serves (at `endpoint`, for a model server): state `running`."""
+    conn.execute(
+        update(deployment_replicas)
+        .where(deployment_replicas.c.id == replica_id, deployment_replicas.c.state == "starting")
+        .values(state="running", endpoint=endpoint)
     )
 
 
 def stop_replica(conn: Connection, replica_id: int, now: datetime) -> None:
     conn.execute(
         update(deployment_replicas)
-        .where(deployment_replicas.c.id == replica_id, deployment_replicas.c.state == "running")
+        .where(
+            deployment_replicas.c.id == replica_id,
+            deployment_replicas.c.state.in_(["starting", "running"]),
+        )
         .values(state="stopped", stopped_at=now)
     )
 

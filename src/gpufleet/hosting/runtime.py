@@ -41,6 +41,7 @@ from gpufleet.services.database import Database
 log = logging.getLogger("gpufleet.hosting")
 CACHE_S = 5.0
 SCALE_EVERY_S = 1.0
+RETRY_MAX_S = 300.0  # the longest wait before retrying a start of min replicas that failed
 IDLE_BEFORE_ZERO_S = 300.0  # a deployment with min 0 keeps one replica this long after use
 K = TypeVar("K")
 V = TypeVar("V")
@@ -117,6 +118,7 @@ class HostingRuntime:
         self._scaler: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._launching: dict[str, asyncio.Task[None]] = {}  # starts of min replicas
+        self._failed: dict[str, tuple[int, float]] = {}  # failed starts: count, next try
         _LIVE.add(self)
         _serving_gc()
 
@@ -226,33 +228,44 @@ class HostingRuntime:
             log.exception("reading deployment %s failed", name)
             return
         if deployment is not None and deployment.min_replicas >= 1:
-            self._launch(deployment)
+            self._launch(deployment, now=True)
 
     def _read_wanted(self) -> list[Deployment]:
         with self.db.read() as conn:
             return repo.deployments_with_min_replicas(conn)
 
-    def _launch(self, deployment: Deployment) -> None:
-        """Start a deployment's replicas in a task of its own, unless they run or are starting."""
+    def _launch(self, deployment: Deployment, *, now: bool = False) -> None:
+        """Start a deployment's replicas in a task of its own, unless they run or are
+        starting, or (unless `now`: the operator just changed it) a failed start's back-off
+        has not passed."""
         name = deployment.name
         if name in self._running or name in self._launching:
+            return
+        failed = self._failed.get(name)
+        if failed is not None and not now and time.monotonic() < failed[1]:
             return
         task = asyncio.get_running_loop().create_task(self._start(deployment))
         self._launching[name] = task
         task.add_done_callback(lambda _: self._launching.pop(name, None))
 
     async def _start(self, deployment: Deployment) -> None:
+        name = deployment.name
         try:
             await self.backend_for(deployment)
+            self._failed.pop(name, None)
+            return
         except GpufleetError as error:  # no capacity, a server that did not come up
-            log.warning(
-                "replicas of %s did not start (retried within %.0f s): %s",
-                deployment.name,
-                CACHE_S,
-                error,
-            )
+            failures = self._failed.get(name, (0, 0.0))[0] + 1
+            wait = min(RETRY_MAX_S, CACHE_S * 2 ** (failures - 1))
+            log.warning("replicas of %s did not start (try %d, next in %.0f s): %s",
+                        name, failures, wait, error)  # fmt: skip
         except Exception:
-            log.exception("starting replicas of %s failed", deployment.name)
+            failures = self._failed.get(name, (0, 0.0))[0] + 1
+            wait = min(RETRY_MAX_S, CACHE_S * 2 ** (failures - 1))
+            log.exception("starting replicas of %s failed (try %d)", name, failures)
+        # Doubling waits: a model that cannot start (no capacity, vLLM missing) is not
+        # launched every few seconds for ever.
+        self._failed[name] = (failures, time.monotonic() + wait)
 
     def usage_callback(
         self,

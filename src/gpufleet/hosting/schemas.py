@@ -144,10 +144,15 @@ class ReplicaNode(ApiModel):
 
 class ReplicaOut(ApiModel):
     id: int
-    state: Literal["running", "stopped"]
+    state: Literal["starting", "running", "stopped"] = Field(
+        description="`starting` while its server loads (its GPUs already held)"
+    )
     gpus: int
     started_at: datetime
     stopped_at: datetime | None
+    endpoint: str | None = Field(
+        description="Where a model server replica answers; null for one in the gateway process"
+    )
     holder: str | None = Field(
         description="The placement holding its fleet GPUs (a GPU replica); null on CPU"
     )

@@ -190,6 +190,7 @@ def list_replicas(
             gpus=r.gpus,
             started_at=to_utc(r.started_at),
             stopped_at=to_utc(r.stopped_at) if r.stopped_at is not None else None,
+            endpoint=r.endpoint,
             holder=holders.get(r.id),
             nodes=[
                 ReplicaNode(

@@ -63,13 +63,13 @@ def list_replicas(
     db: Db,
     caller: Caller,
     state: Annotated[
-        Literal["running", "stopped"] | None, Query(description="Only these replicas")
+        Literal["starting", "running", "stopped"] | None, Query(description="Only these")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="The newest this many")] = 100,
 ) -> list[ReplicaOut]:
     """A deployment's replicas, newest first: state, GPUs, when they started and stopped,
-    and the fleet nodes and GPUs a GPU replica's placement holds (operator; to a tenant
-    every deployment answers as missing)."""
+    the endpoint a model server replica answers at, and the fleet nodes and GPUs a GPU
+    replica's placement holds (operator; to a tenant every deployment answers as missing)."""
     return hosting.list_replicas(db, caller, deployment, state, limit)
 
 

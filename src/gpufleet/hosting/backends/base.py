@@ -73,6 +73,9 @@ class ReplicaLedger(Protocol):
     """Where replicas are recorded (deployment_replicas): the capacity they hold."""
 
     def started(self) -> int:
-        """Record a running replica; its id."""
+        """Record a replica that is starting (its capacity held); its id."""
+
+    def ready(self, replica_id: int, endpoint: str | None) -> None:
+        """It serves now (a model server at `endpoint`; None: in this process)."""
 
     def stopped(self, replica_id: int) -> None: ...

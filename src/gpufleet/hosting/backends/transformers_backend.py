@@ -165,6 +165,8 @@ class TransformersPool:
     async def scale_to(self, replicas: int) -> None:
         while len(self._threads) < replicas:
             replica_id = await asyncio.to_thread(self._ledger.started)
+            # A worker thread serves at once (the weights load with its first job).
+            await asyncio.to_thread(self._ledger.ready, replica_id, None)
             thread = threading.Thread(
                 target=self._work,
                 args=(replica_id,),

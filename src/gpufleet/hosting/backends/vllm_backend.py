@@ -264,6 +264,7 @@ class VllmPool:
         replica_id = await asyncio.to_thread(self._ledger.started)
         if self._fixed:
             url = self._source[4:].rstrip("/")
+            await asyncio.to_thread(self._ledger.ready, replica_id, url)
             return _Replica(url, replica_id, UpstreamClient(url))
         port = _free_port()
         path = self._source.partition(":")[2]
@@ -276,7 +277,12 @@ class VllmPool:
         )
         url = f"http://127.0.0.1:{port}"
         replica = _Replica(url, replica_id, UpstreamClient(url), process)
-        await self._wait_healthy(replica)
+        try:
+            await self._wait_healthy(replica)
+            await asyncio.to_thread(self._ledger.ready, replica_id, url)
+        except asyncio.CancelledError:  # the gateway shuts down while it loads
+            await asyncio.shield(self._stop_replica(replica))
+            raise
         return replica
 
     async def _wait_healthy(self, replica: _Replica) -> None:
