@@ -70,3 +70,51 @@ def test_replicas_follow_queue_depth_within_bounds(sqlite_db: Database) -> None:
     # 5 queued at 2 per replica → 3; 9 → still 3 (max); idle → down one at a time to 1
     # (used a moment ago), then 0 after the quiet spell.
     assert asyncio.run(run()) == [1, 3, 3, 2, 1, 1, 0]
+
+
+class SlowStart(FakeBackend):
+    """Replicas that take until `release` is set to start (a large model loading)."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    async def scale_to(self, replicas: int) -> None:
+        await self.release.wait()
+        self.replicas = replicas
+
+
+def test_a_request_during_the_start_of_min_replicas_waits_and_starts_no_second_set(
+    sqlite_db: Database,
+) -> None:
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="m", source="dir:/nowhere"))
+    for name, low in (("idle", 0), ("warm", 2)):
+        bounds = DeploymentCreate(name=name, model="m", min_replicas=low, max_replicas=3)
+        hosting.create_deployment(sqlite_db, operator, bounds)
+    made: list[tuple[str, SlowStart]] = []
+
+    async def run() -> None:
+        release = asyncio.Event()
+
+        def factory(deployment: Deployment, ledger: Ledger) -> SlowStart:
+            made.append((deployment.name, SlowStart(release)))
+            return made[-1][1]
+
+        runtime = HostingRuntime(sqlite_db, backend_factory=factory)  # type: ignore[arg-type]
+        runtime.begin()  # what the app's startup does
+        deadline = time.monotonic() + 10
+        while not made:
+            assert time.monotonic() < deadline, "begin() started nothing"
+            await asyncio.sleep(0.01)
+        request = asyncio.create_task(runtime.backend_for(runtime.deployment_for("warm", None)))
+        await asyncio.sleep(0.1)
+        assert not request.done(), "the request waits for the replicas being started"
+        release.set()
+        backend = await asyncio.wait_for(request, 5)
+        assert made == [("warm", backend)], "one set, for the deployment with min >= 1 only"
+        assert backend.replicas == 2
+        await runtime.close()
+        assert backend.replicas == 0
+
+    asyncio.run(run())
