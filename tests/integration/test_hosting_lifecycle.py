@@ -28,6 +28,7 @@ from gpufleet.services import fleet, hosting
 from gpufleet.services.database import Database
 from gpufleet.services.placement import read_placer
 from tests.conftest import EXAMPLES, Actor, LiveServer, make_operator, make_tenant
+from tests.e2e.conftest import Cli
 from tests.hosting_support import serve_in_thread
 from tests.integration.support import expect, import_small
 
@@ -118,6 +119,14 @@ def test_min_replicas_start_when_the_deployment_is_created_not_on_the_first_requ
         expect(op.post("/v1/admin/deployments/lazy/replicas", json=bounds), 200)
         eventually(lambda: running_rows(live_server.db, "lazy"), "lazy's replica after min 1")
         assert fake.bodies == []
+
+        # The same through the CLI.
+        cli = Cli({"GPUFLEET_URL": live_server.url})
+        listed = cli.run("deployments", "replicas", "eager", "--json", key=operator.token)
+        assert [(r["id"], r["nodes"]) for r in listed.json()] == [(row.id, shown["nodes"])]
+        table = cli.run("deployments", "replicas", "eager", key=operator.token).out
+        assert "running" in table
+        assert shown["nodes"][0]["node"] in table
 
         missing = op.get("/v1/admin/deployments/nope/replicas")
         assert missing.status_code == 404
