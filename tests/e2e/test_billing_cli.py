@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import httpx
 
@@ -11,7 +12,13 @@ from gpufleet.adapters.db.engine import make_engine
 from gpufleet.adapters.db.repos import access as access_repo
 from gpufleet.services.database import Database
 from tests.e2e.conftest import Cli
-from tests.integration.billing_helpers import add_hours, add_lease, ensure_gpu_model, month_hours
+from tests.integration.billing_helpers import (
+    Hour,
+    add_hours,
+    add_lease,
+    ensure_gpu_model,
+    month_hours,
+)
 
 
 def test_close_a_month_and_read_the_invoice(cli: Cli, server: str, db_url: str) -> None:
@@ -44,11 +51,15 @@ def test_close_a_month_and_read_the_invoice(cli: Cli, server: str, db_url: str) 
     assert round(float(total) * 10**6) == shown["total_micros"]
     html = cli.run("invoices", "show", invoice_id, "--format", "html", key=tenant_key).out
     assert html.startswith("<!doctype html>")
-    # The CLI renders from the JSON with the server's own functions: the same documents.
+    # The CLI prints the server's own documents, byte for byte (one renderer: the server's).
     headers = {"Authorization": f"Bearer {tenant_key}"}
     served = {f: httpx.get(f"{server}/v1/invoices/{invoice_id}", params={"format": f},
                            headers=headers).text for f in ("csv", "html")}  # fmt: skip
     assert served == {"csv": as_csv, "html": html}
+    missing = cli.run("invoices", "show", "inv-000000-000000000000", "--format", "csv",
+                      key=tenant_key, check=4)  # fmt: skip
+    assert "not found" in missing.err
+    assert "Traceback" not in missing.err
     assert "total" in cli.run("invoices", "show", invoice_id, key=tenant_key).out
 
     usage = cli.run("usage", "--from", "2026-01-01", "--to", "2026-02-01", "--json",
@@ -68,3 +79,18 @@ def test_close_a_month_and_read_the_invoice(cli: Cli, server: str, db_url: str) 
     assert "Traceback" not in bad.err
     cli.run("invoices", "show", "inv-000000-000000000000", key=tenant_key, check=4)
     cli.run("billing", "credit-tiers", "acme-lease", "--tier", "lots", key=admin, check=2)
+
+    # A meter flushes late: an hour of January after the close becomes an adjustment.
+    db = Database(make_engine(db_url))
+    add_lease(db, acme.id, "acme", "acme-late", price_micros=2_500_000)
+    add_hours(
+        db, [Hour("acme-late", acme.id, datetime(2026, 1, 15, tzinfo=UTC), 8 * 3600, 8 * 3600)]
+    )
+    db.engine.dispose()
+    assert "operator" in cli.run("billing", "adjust", "2026-01", key=tenant_key, check=3).err
+    adjusted = cli.run("billing", "adjust", "2026-01", "--json", key=admin).json()
+    assert adjusted["months"][0]["invoice_ids"] == [f"{invoice_id}-A1"]
+    assert "nothing late to bill" in cli.run("billing", "adjust", key=admin).out
+    page = cli.run("invoices", "show", f"{invoice_id}-A1", "--format", "html", key=tenant_key).out
+    assert f"Adjustment 1</b> of invoice <code>{invoice_id}</code>" in page
+    assert "agree" in cli.run("billing", "reconcile", key=admin).out

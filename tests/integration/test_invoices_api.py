@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from gpufleet.adapters.db.repos import access as access_repo
 from tests.conftest import Actor, LiveServer, make_tenant
 from tests.integration.billing_helpers import (
     Tokens,
@@ -147,3 +148,37 @@ def test_bad_billing_input_is_a_422_naming_the_field(billed: dict[str, httpx.Cli
     error_of(op.put("/v1/leases/nope/credit-tiers", json={"tiers": []}), 404)
     again = expect(op.post("/v1/billing/close-month", json={"month": "2026-01"}), 200)
     assert again["already_closed"] is True
+
+
+def test_late_usage_is_adjusted_over_http_and_each_tenant_sees_its_own(
+    live_server: LiveServer, billed: dict[str, httpx.Client]
+) -> None:
+    op, acme, beta = billed["operator"], billed["acme"], billed["beta"]
+    mine = expect(acme.get("/v1/invoices"), 200)["items"]
+    (base,) = [i["id"] for i in mine]
+    assert error_of(acme.post("/v1/billing/adjust", params={"month": "2026-01"}), 403)
+    assert error_of(op.post("/v1/billing/adjust", params={"month": "2026-02"}), 409)
+    assert issue_paths(op.post("/v1/billing/adjust", params={"month": "26-1"})) == ["month"]
+    # A gateway meter flushes late: one more request of acme's in January.
+    acme_id = _tenant_id(live_server, "acme")
+    add_tokens(live_server.db, [Tokens(acme_id, "llama", 1000, 10, 150_000, 600_000,
+                                       datetime(2026, 1, 30, tzinfo=UTC))])  # fmt: skip
+    done = expect(op.post("/v1/billing/adjust", params={"month": "2026-01"}), 200)["months"]
+    assert done[0]["invoice_ids"] == [f"{base}-A1"]
+    assert done[0]["total_micros"] == (1000 * 150_000 + 10 * 600_000) // 10**6  # 156, exact
+    assert expect(op.post("/v1/billing/adjust"), 200)["months"][0]["invoice_ids"] == []
+    adjustment = expect(acme.get(f"/v1/invoices/{base}-A1"), 200)
+    assert (adjustment["adjustment"], adjustment["adjusts"]) == (1, base)
+    assert adjustment["lines"][0]["usage"]["rows"] == 1
+    assert [i["id"] for i in expect(acme.get("/v1/invoices"), 200)["items"]] == [base, f"{base}-A1"]
+    assert [i["adjustment"] for i in expect(beta.get("/v1/invoices"), 200)["items"]] == [0]
+    foreign = error_of(beta.get(f"/v1/invoices/{base}-A1"), 404)
+    missing = error_of(beta.get(f"/v1/invoices/{base}-A9"), 404)
+    assert foreign["message"].replace("A1", "A9") == missing["message"]
+
+
+def _tenant_id(live_server: LiveServer, name: str) -> int:
+    with live_server.db.read() as conn:
+        found = access_repo.tenant_by_name(conn, name)
+    assert found is not None
+    return int(found.id)

@@ -60,6 +60,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/rental-requests/{request_id}/accept"): OPERATOR_ONLY,
     ("GET", "/v1/events/stream"): OWN_DATA,
     ("POST", "/v1/billing/close-month"): OPERATOR_ONLY,
+    ("POST", "/v1/billing/adjust"): OPERATOR_ONLY,
     ("GET", "/v1/billing/reconcile"): OPERATOR_ONLY,
     ("GET", "/v1/usage"): OWN_DATA,
     ("GET", "/v1/invoices"): OWN_DATA,

@@ -69,6 +69,17 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr.credit td{color:
 tfoot td{font-weight:bold}@media print{body{margin:0}}"""
 
 
+def _adjustment_note(invoice: Invoice) -> str:
+    if not invoice.adjustment or invoice.adjusts is None:
+        return ""
+    return (
+        f"\n<p><b>Adjustment {invoice.adjustment}</b> of invoice "
+        f"<code>{escape(invoice.adjusts)}</code>: usage of {escape(invoice.month)} metered "
+        "after the month was closed. Each line is the month re-rated with every row, less "
+        "what earlier invoices of the month billed.</p>"
+    )
+
+
 def invoice_html(invoice: Invoice) -> str:
     rows = "\n".join(
         f'<tr class="{"credit" if line.amount_micros < 0 else "charge"}">'
@@ -94,7 +105,7 @@ def invoice_html(invoice: Invoice) -> str:
 <style>{_STYLE}</style></head><body>
 <h1>Invoice {escape(invoice.id)}</h1>
 <p>Tenant <b>{escape(invoice.tenant)}</b> · month {escape(invoice.month)} ·
-issued {escape(invoice.issued_at.isoformat())}</p>
+issued {escape(invoice.issued_at.isoformat())}</p>{_adjustment_note(invoice)}
 <table><thead><tr><th class=n>#</th><th>item</th><th>quantity</th><th class=n>unit price (USD)</th>
 <th class=n>amount (USD)</th><th>ledger entry</th></tr></thead>
 <tbody>

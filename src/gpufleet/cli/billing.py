@@ -1,6 +1,6 @@
 """`gpufleet usage`, `gpufleet invoices`, `gpufleet billing`: metering and invoices over the
-HTTP API. CSV and HTML are rendered here from the invoice's JSON by the same functions the
-server uses, so both print the same document."""
+HTTP API. An invoice's CSV and HTML are the server's own (`?format=`), printed as they come:
+one renderer, so the CLI can never print a different document than the API serves."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+import httpx
 import typer
 
 from gpufleet.api.schemas.billing import (
+    AdjustOut,
     CloseMonthIn,
     CloseMonthOut,
     CreditTierIn,
@@ -23,11 +25,10 @@ from gpufleet.api.schemas.billing import (
     UsageOut,
 )
 from gpufleet.api.schemas.common import Page
-from gpufleet.billing.invoice import Invoice, InvoiceLine, Totals
-from gpufleet.billing.render import invoice_csv, invoice_html
+from gpufleet.cli.client import _error_from as error_from
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import Cursor, JsonFlag, Limit, api
-from gpufleet.domain.errors import InvalidInput, Issue
+from gpufleet.domain.errors import InvalidInput, Issue, Unavailable
 from gpufleet.domain.timeutil import to_utc
 
 invoices = typer.Typer(help="Invoices: a tenant its own; the operator all.", no_args_is_help=True)
@@ -140,15 +141,31 @@ def invoices_show(
     as_json: bool = JsonFlag,
 ) -> None:
     """One invoice: its lines (each with its ledger entry), credits and totals."""
+    if output in (InvoiceFormat.CSV, InvoiceFormat.HTML) and not as_json:
+        sys.stdout.write(server_document(f"/v1/invoices/{invoice_id}", output.value))
+        return
     found = api().get(f"/v1/invoices/{invoice_id}", InvoiceOut)
     if as_json or output is InvoiceFormat.JSON:
         emit_json(found)
-    elif output is InvoiceFormat.CSV:
-        sys.stdout.write(invoice_csv(to_invoice(found)))
-    elif output is InvoiceFormat.HTML:
-        sys.stdout.write(invoice_html(to_invoice(found)))
     else:
         show_invoice(found)
+
+
+def server_document(path: str, fmt: str) -> str:
+    """The text the server renders for `?format=` (CSV, HTML); its errors become ours as
+    for every other call."""
+    client = api()
+    try:
+        # ApiClient.call reads JSON only; a document is text, so ask its HTTP client.
+        response = client._http.get(path, params={"format": fmt})
+    except httpx.HTTPError as exc:
+        raise Unavailable(
+            f"cannot reach the gpufleet server at {client.url} ({exc.__class__.__name__}); "
+            "start it with 'gpufleet serve' or set --url / GPUFLEET_URL"
+        ) from exc
+    if response.status_code >= 400:
+        raise error_from(response)
+    return response.text
 
 
 def show_invoice(found: InvoiceOut) -> None:
@@ -164,35 +181,6 @@ def show_invoice(found: InvoiceOut) -> None:
     )
 
 
-def to_invoice(found: InvoiceOut) -> Invoice:
-    lines = tuple(
-        InvoiceLine(
-            line_no=line.line_no,
-            key=line.ledger_key.split(":", 2)[-1],
-            kind=line.kind,
-            description=line.description,
-            amount_micros=line.amount_micros,
-            quantity=line.quantity,
-            unit_price_micros=line.unit_price_micros,
-            usage_rows=int(line.usage.get("rows", 0)),
-            ledger_key=line.ledger_key,
-            lease_id=line.lease_id,
-            model=line.model,
-            detail=line.detail,
-        )
-        for line in found.lines
-    )
-    return Invoice(
-        found.id,
-        0,
-        found.tenant,
-        found.month,
-        found.issued_at,
-        Totals(found.charges_micros, found.credits_micros),
-        lines,
-    )
-
-
 @billing.command("close-month")
 def close_month(month: str = typer.Argument(..., help="YYYY-MM"), as_json: bool = JsonFlag) -> None:
     """Invoice every tenant with usage in a month that has ended; safe to run again."""
@@ -205,6 +193,32 @@ def close_month(month: str = typer.Argument(..., help="YYYY-MM"), as_json: bool 
         f"{result.month} {verb}: {len(result.invoice_ids)} invoices "
         f"({result.invoices_written} written now)"
     )
+
+
+@billing.command("adjust")
+def adjust(
+    month: str | None = typer.Argument(None, help="YYYY-MM (default: every closed month)"),
+    as_json: bool = JsonFlag,
+) -> None:
+    """Bill usage metered after its month was closed: one adjustment invoice per tenant with
+    late rows (the month re-rated, less what was billed); safe to run again."""
+    result = api().call("POST", "/v1/billing/adjust", AdjustOut, params={"month": month})
+    if as_json:
+        emit_json(result)
+        return
+    for done in result.months:
+        if not done.invoice_ids:
+            console.print(f"{done.month}: nothing late to bill")
+            continue
+        console.print(
+            f"{done.month}: {len(done.invoice_ids)} adjustment invoices, "
+            f"${done.total_usd:,.2f} in all",
+            highlight=False,
+        )
+        for ident in done.invoice_ids:
+            console.print(f"  {ident}", highlight=False)
+    if not result.months:
+        console.print("no month has been closed")
 
 
 @billing.command("reconcile")

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from gpufleet.api.deps import Caller, Cursor, Db, Limit
 from gpufleet.api.schemas.billing import (
+    AdjustMonthOut,
+    AdjustOut,
     CloseMonthIn,
     CloseMonthOut,
     CreditTiersIn,
@@ -22,7 +24,7 @@ from gpufleet.api.schemas.billing import (
 )
 from gpufleet.api.schemas.common import Page
 from gpufleet.billing.render import invoice_csv, invoice_html
-from gpufleet.services import billing, billing_queries
+from gpufleet.services import billing, billing_adjust, billing_queries
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 TenantFilter = Annotated[
@@ -38,6 +40,19 @@ def close_month(body: CloseMonthIn, db: Db, caller: Caller) -> CloseMonthOut:
     Exactly once: closing it again, or at the same time from elsewhere, or after a crash,
     never writes a line twice; a month closed before only returns its invoices."""
     return CloseMonthOut.of(billing.close_month(db, caller, body.month))
+
+
+@router.post("/billing/adjust")
+def adjust(db: Db, caller: Caller, month: MonthFilter = None) -> AdjustOut:
+    """Bill the usage rows of a closed month (`?month=`; default: every closed month) that
+    no invoice has — metered after the close — as one adjustment invoice per tenant
+    (operator): the month re-rated from all its rows, less what was billed. Exactly once:
+    running it again, or at the same time from elsewhere, finds nothing left to bill."""
+    if month is None:
+        results = billing_adjust.adjust_closed_months(db, caller)
+    else:
+        results = [billing_adjust.adjust_month(db, caller, month)]
+    return AdjustOut(months=[AdjustMonthOut.of(r) for r in results])
 
 
 @router.get("/billing/reconcile")

@@ -18,6 +18,7 @@ from gpufleet.billing.rating import SECONDS_PER_HOUR
 from gpufleet.domain.errors import InvalidInput, Issue
 from gpufleet.domain.money import micros_to_float_usd
 from gpufleet.services.billing import CloseResult
+from gpufleet.services.billing_adjust import AdjustResult
 from gpufleet.services.billing_queries import LeaseTiers, Reconciliation, Usage
 
 
@@ -45,6 +46,26 @@ class CloseMonthOut(ApiModel):
             invoices_written=result.invoices_written,
             invoice_ids=result.invoice_ids,
         )
+
+
+class AdjustMonthOut(ApiModel):
+    month: str
+    invoice_ids: list[str] = Field(description="adjustment invoices written by this call")
+    total_micros: int = Field(description="their totals summed; negative: more credited")
+    total_usd: float
+
+    @classmethod
+    def of(cls, result: AdjustResult) -> AdjustMonthOut:
+        return cls(
+            month=result.month,
+            invoice_ids=result.invoice_ids,
+            total_micros=result.total_micros,
+            total_usd=micros_to_float_usd(result.total_micros),
+        )
+
+
+class AdjustOut(ApiModel):
+    months: list[AdjustMonthOut]
 
 
 class LeaseUsageOut(ApiModel):
@@ -136,6 +157,9 @@ class InvoiceLineOut(ApiModel):
             "to": month.end.isoformat(),
             "rows": line.usage_rows,
         }
+        if invoice.adjustment:
+            # The window's rows that no earlier invoice of the month had (ADR 0013).
+            window["not_on_invoices_before"] = invoice.id
         if line.kind == "tokens":
             usage = {
                 "table": "token_usage",
@@ -167,6 +191,11 @@ class InvoiceSummaryOut(ApiModel):
     id: str
     tenant: str
     month: str
+    adjustment: int = Field(
+        description="0: the month's invoice; n: its n-th adjustment, billing usage metered "
+        "after the month was closed"
+    )
+    adjusts: str | None = Field(description="the month's invoice this adjustment adds to")
     issued_at: datetime
     charges_micros: int
     credits_micros: int = Field(description="SLA credits taken off the charges (positive)")
@@ -182,6 +211,8 @@ class InvoiceSummaryOut(ApiModel):
             "id": invoice.id,
             "tenant": invoice.tenant,
             "month": invoice.month,
+            "adjustment": invoice.adjustment,
+            "adjusts": invoice.adjusts,
             "issued_at": invoice.issued_at,
             "charges_micros": t.charges_micros,
             "credits_micros": t.credits_micros,
