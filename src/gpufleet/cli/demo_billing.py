@@ -5,9 +5,10 @@ its invoices, SLA credits for shortfalls included.
 (the real accept service: placed on nodes, a lease created; the simulation ran them as
 contracts too), takes the hourly usage an in-memory simulation metered
 (`operations.hourly_usage`, one `HourUsage` per contract and hour), stores the rows of the
-contracts that are leases here with the operations repository's own writer, and closes the
-first month of the metering as of its end in simulated time — a demo's few weeks need not
-fill the month; the invoice then bills the hours that were simulated. With no `simulated`
+contracts that are leases here through the importer of metered usage
+(`services.billing_usage`), and closes the first month of the metering as of its end in
+simulated time — a demo's few weeks need not fill the month; the invoice then bills the
+hours that were simulated. With no `simulated`
 rows it bills what the database metered already (a server that ran `POST /v1/ops/advance`).
 `show_billing` prints a compact summary; `BillingDemo.to_dict()` is JSON.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gpufleet.adapters.db.repos import billing as repo
-from gpufleet.adapters.db.repos import operations as operations_repo
 from gpufleet.adapters.db.repos.placement import at
 from gpufleet.api.schemas.billing import InvoiceOut
 from gpufleet.billing import Month
@@ -27,7 +27,8 @@ from gpufleet.cli.output import console, table
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import Conflict, NotFound
 from gpufleet.operations import HourUsage
-from gpufleet.services import billing, billing_queries, rentals
+from gpufleet.services import billing, billing_queries, billing_usage, rentals
+from gpufleet.services.billing_usage import MeteredHour
 from gpufleet.services.database import Database
 
 
@@ -54,7 +55,7 @@ def run_billing_demo(
     """Sign the plan's `accepted` requests, store the `simulated` hours of signed leases,
     close the first metered month (as of its end in simulated time), read its invoices."""
     signed, refused = sign_accepted(db, operator, accepted)
-    unsigned = record_simulated_usage(db, simulated)
+    unsigned = record_simulated_usage(db, operator, simulated)
     with db.read() as conn:
         span = repo.metered_span(conn)
     if span is None:
@@ -90,28 +91,19 @@ def sign_accepted(db: Database, operator: Principal, accepted: Sequence[str]) ->
     return signed, refused
 
 
-def record_simulated_usage(db: Database, simulated: Sequence[HourUsage]) -> int:
-    """Store the simulated hours of signed leases (a holder is a lease id, or the request a
-    lease was signed from); returns how many holders have no lease here (not billed)."""
+def record_simulated_usage(
+    db: Database, operator: Principal, simulated: Sequence[HourUsage]
+) -> int:
+    """Store the simulated hours of signed leases through the importer of metered usage (a
+    holder is a lease id, or the request a lease was signed from); returns how many holders
+    have no lease here (not billed)."""
     if not simulated:
         return 0
-    with db.write() as conn:
-        leases = repo.lease_holders(conn)
-        rows = [
-            (
-                leases[u.holder][0],
-                at(u.hour_start),
-                leases[u.holder][1],
-                u.gpu_model,
-                u.promised,
-                u.delivered,
-                u.shortfall,
-            )
-            for u in simulated
-            if u.holder in leases
-        ]
-        operations_repo.add_usage(conn, rows)
-    return len({u.holder for u in simulated} - set(leases))
+    hours = [
+        MeteredHour(u.holder, at(u.hour_start), u.promised, u.delivered, u.shortfall)
+        for u in simulated
+    ]
+    return len(billing_usage.import_lease_usage(db, operator, hours).unknown_holders)
 
 
 def show_billing(demo: BillingDemo) -> None:

@@ -417,13 +417,14 @@ def lease_request_ids(conn: Connection) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-def lease_holders(conn: Connection) -> dict[str, tuple[str, int]]:
-    """Lease id, and the id of the request it was signed from, → (lease id, tenant id)."""
-    found: dict[str, tuple[str, int]] = {}
-    for lease_id, request_id, tenant_id in conn.execute(
-        select(leases.c.id, leases.c.request_id, leases.c.tenant_id)
+def lease_holders(conn: Connection) -> dict[str, tuple[str, int, str]]:
+    """Lease id, and the id of the request it was signed from, → (lease id, tenant id, GPU
+    model)."""
+    found: dict[str, tuple[str, int, str]] = {}
+    for lease_id, request_id, tenant_id, model in conn.execute(
+        select(leases.c.id, leases.c.request_id, leases.c.tenant_id, leases.c.gpu_model)
     ):
-        found[lease_id] = (lease_id, int(tenant_id))
+        found[lease_id] = (lease_id, int(tenant_id), model)
         if request_id is not None:
-            found[request_id] = (lease_id, int(tenant_id))
+            found[request_id] = (lease_id, int(tenant_id), model)
     return found
