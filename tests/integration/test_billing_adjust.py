@@ -221,3 +221,22 @@ def test_a_tenant_sees_only_its_own_adjustments(db: Database, operator: Actor, w
     assert str(missing.value).replace(adjustment, "") == str(absent.value).replace(
         adjustment + "9", ""
     )
+
+
+def test_a_tenant_whose_usage_all_came_late_gets_the_months_invoice(
+    db: Database, operator: Actor, world
+) -> None:
+    gamma = make_tenant(db, operator, "gamma").principal
+    assert gamma.tenant_id is not None
+    add_lease(db, gamma.tenant_id, "gamma", "gamma-r1", price_micros=1_000_001, gpus=2)
+    add_hours(db, month_hours("gamma-r1", gamma.tenant_id, 2026, 1, 2, {0: 7200})[:100])
+    (first,) = billing_adjust.adjust_month(db, operator.principal, "2026-01").invoice_ids
+    assert first == invoice_id(Month(2026, 1), gamma.tenant_id)
+    assert billing_queries.get_invoice(db, gamma, first).adjustment == 0
+    assert _billed(db, gamma.tenant_id) == (1, _net(db, [], gamma.tenant_id))
+    (notice,) = events.list_events(db, gamma, 0, 100, kind="invoice.issued")
+    assert notice.data["late_usage"] is True
+    add_hours(db, month_hours("gamma-r1", gamma.tenant_id, 2026, 1, 2, {})[100:])
+    (second,) = billing_adjust.adjust_month(db, operator.principal, "2026-01").invoice_ids
+    assert second == f"{first}-A1"
+    assert _billed(db, gamma.tenant_id) == (2, _net(db, [], gamma.tenant_id))

@@ -139,6 +139,7 @@ class TenantBill:
     tenant_id: int
     rated: list[RatedLine]
     adjustment: int = 0
+    late_usage: bool = False  # written by an adjuster: usage metered after the close
 
 
 Batch = list[TenantBill]
@@ -188,6 +189,8 @@ def write_batch(
         )
         ledger += [(ident, _ledger_row(ident, tenant_id, month, line, now)) for line in lines]
         data: dict[str, object] = {"month": str(month), "total_micros": totals.total_micros}
+        if bill.late_usage:
+            data["late_usage"] = True
         if number:
             # An adjustment says so, and which invoice of the month it adds to.
             data |= {"adjustment": number, "adjusts": invoice_id(month, tenant_id)}

@@ -6,7 +6,8 @@
    written, so the usage read after them holds at least those rows.
 2. Rate the difference in memory (`billing.adjust`): per lease and token group, the rows on
    no invoice line; the month re-rated, less what was billed.
-3. Write each tenant's adjustment invoice as number last + 1, in batches like the close.
+3. Write each tenant's adjustment invoice as number last + 1 (a tenant with no invoice in
+   the month gets the month's own, number 0), in batches like the close.
    The number is the guard: a concurrent adjuster that read the same state writes the same
    number, and one of the two inserts is skipped; the loser reads again (now seeing the
    winner's lines) and finds nothing left, or only rows that arrived since.
@@ -37,7 +38,7 @@ ROUNDS = 3
 @dataclass(frozen=True)
 class AdjustResult:
     month: str
-    invoice_ids: list[str]  # adjustment invoices written by this call
+    invoice_ids: list[str]  # invoices written by this call (adjustments, or a tenant's first)
     total_micros: int  # their totals summed (negative: more credited than charged)
 
 
@@ -93,4 +94,9 @@ def pending(db: Database, month: Month) -> list[TenantBill]:
         tiers = repo.tiers_by_lease(conn)
     now_tiers = [replace(u, tiers=tiers.get(u.lease_id)) for u in usage]
     found = adjustments(now_tiers, tokens, billed_by_key(lines))
-    return [TenantBill(t, found[t], last.get(t, 0) + 1) for t in sorted(found)]
+    # A tenant the close did not invoice (all its usage came late) gets the month's invoice
+    # itself, number 0; one that has it gets the next adjustment.
+    return [
+        TenantBill(t, found[t], last[t] + 1 if t in last else 0, late_usage=True)
+        for t in sorted(found)
+    ]
