@@ -60,7 +60,7 @@ def adjust_month(
         bills = pending(db, month)
         now, raced = db.clock(), False
         for batch in batches(bills, batch_tenants):
-            created = write_batch(db, month, batch, now)
+            created = write_batch(db, month, batch, now, len(written))
             raced = raced or len(created) < len(batch)
             for bill in batch:
                 ident = adjustment_id(month, bill.tenant_id, bill.adjustment)
