@@ -17,6 +17,7 @@ from gpufleet.billing import (
     CreditTier,
     LeaseMonthUsage,
     Month,
+    RatedLine,
     TokenUsageGroup,
     credit_ppm,
     rate_lease_month,
@@ -24,6 +25,7 @@ from gpufleet.billing import (
     round_half_down,
     validate_tiers,
 )
+from gpufleet.billing.adjust import BilledLine, adjust_lease, adjust_tokens, billed_by_key
 from gpufleet.billing.invoice import Invoice, invoice_id, numbered, totals_of
 from gpufleet.billing.reconcile import PlannedRental, planned_by_month
 from gpufleet.billing.render import invoice_csv, invoice_html
@@ -195,3 +197,73 @@ def test_planned_revenue_splits_a_rental_by_calendar_month(
         hours = max(0, int((hi - lo).total_seconds()) // 3600)
         assert planned[str(month)] == exact_half_down(Fraction(gpus * hours * price))
     assert sum(planned.values()) == gpus * length_h * price  # whole hours: no rounding
+
+
+# --- adjustments for late usage (ADR 0013) ----------------------------------------------
+
+hourly = st.lists(
+    st.tuples(st.integers(0, 28_800), st.booleans()), min_size=1, max_size=60
+)  # (delivered GPU-seconds of an 8-GPU hour, whether the row came late)
+
+
+def _usage(rows: list[int], price: int, rental_class: str) -> LeaseMonthUsage:
+    delivered = sum(rows)
+    promised = 28_800 * len(rows)
+    return LeaseMonthUsage(
+        "lease-1", 7, "H100", rental_class, price, promised, delivered, promised - delivered,
+        len(rows),
+    )  # fmt: skip
+
+
+def _as_billed(lines: list[RatedLine]) -> list[BilledLine]:
+    return [BilledLine(7, r.key, r.kind, r.amount_micros, r.lease_id, r.detail) for r in lines]
+
+
+@given(hourly, hourly, prices, st.sampled_from(["reserved", "interruptible"]))
+def test_close_then_adjustments_bill_what_one_close_of_every_row_would(
+    first: list[tuple[int, bool]], second: list[tuple[int, bool]], price: int, rental_class: str
+) -> None:
+    """Rows split at random into those the close saw, those of a first adjustment and those
+    of a second: the three invoices' lines sum, per kind, to one close over all the rows."""
+    rows = first + second
+    at_close = [d for d, late in first if not late]
+    by_first = at_close + [d for d, late in first if late]
+    everything = [d for d, _ in rows]
+    assume(at_close)
+    billed = rate_lease_month(_usage(at_close, price, rental_class))
+    one = adjust_lease(_usage(by_first, price, rental_class), billed_by_key(_as_billed(billed))
+                       .get((7, "lease-1")))  # fmt: skip
+    two = adjust_lease(
+        _usage(everything, price, rental_class),
+        billed_by_key(_as_billed(billed + one)).get((7, "lease-1")),
+    )
+    whole = rate_lease_month(_usage(everything, price, rental_class))
+    for kind in ("gpu_reserved", "gpu_interruptible", "sla_credit"):
+        got = sum(r.amount_micros for r in billed + one + two if r.kind == kind)
+        assert got == sum(r.amount_micros for r in whole if r.kind == kind)
+    late_rows = sum(r.usage_rows for r in one + two if r.kind.startswith("gpu_"))
+    assert late_rows == len(everything) - len(at_close)
+    assert (one == []) == (len(by_first) == len(at_close))  # nothing late: no line at all
+    assert (
+        adjust_lease(
+            _usage(everything, price, rental_class),
+            billed_by_key(_as_billed(billed + one + two)).get((7, "lease-1")),
+        )
+        == []
+    )
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), min_size=2), prices)
+def test_late_requests_bill_the_difference_to_one_rounding(
+    requests: list[tuple[int, int]], price: int
+) -> None:
+    def group(part: list[tuple[int, int]]) -> TokenUsageGroup:
+        return TokenUsageGroup(7, "m", price, 3 * price, sum(i for i, _ in part),
+                               sum(o for _, o in part), len(part))  # fmt: skip
+
+    half = len(requests) // 2
+    billed = rate_tokens(group(requests[:half]))
+    late = adjust_tokens(group(requests), billed_by_key(_as_billed([billed]))[(7, billed.key)])
+    assert late is not None
+    assert billed.amount_micros + late.amount_micros == rate_tokens(group(requests)).amount_micros
+    assert late.usage_rows == len(requests) - half
