@@ -29,7 +29,7 @@ from gpufleet.services.database import Database
 from gpufleet.services.placement import read_placer
 from tests.conftest import EXAMPLES, Actor, LiveServer, make_operator, make_tenant
 from tests.e2e.conftest import Cli
-from tests.hosting_support import serve_in_thread
+from tests.hosting_support import serve_in_thread, tiny_model_dir
 from tests.integration.support import expect, import_small
 
 T = TypeVar("T")
@@ -280,3 +280,22 @@ def test_min_vllm_server_processes_start_at_creation_serve_and_stop_at_shutdown(
     assert running_rows(sqlite_db, "big") == []
     holders = [holder_name("big", r["id"]) for r in replicas]
     assert [held_gpus(sqlite_db, h) for h in holders] == [0, 0]
+
+
+def test_cpu_replicas_start_with_the_server_and_are_recorded_stopped_at_shutdown(
+    sqlite_db: Database,
+) -> None:
+    operator = make_operator(sqlite_db).principal
+    model = ModelCreate(name="tiny", source=f"dir:{tiny_model_dir()}")
+    hosting.create_model(sqlite_db, operator, model)
+    bounds = DeploymentCreate(name="tiny", model="tiny", min_replicas=2, max_replicas=2)
+    hosting.create_deployment(sqlite_db, operator, bounds)
+    with serve_in_thread(create_app(sqlite_db)):
+        rows = eventually(
+            lambda: r if len(r := running_rows(sqlite_db, "tiny")) == 2 else [], "two threads"
+        )
+        assert [(r.gpus, r.endpoint) for r in rows] == [(0, None), (0, None)]  # in-process
+    assert running_rows(sqlite_db, "tiny") == []
+    with sqlite_db.read() as conn:
+        states = conn.execute(select(deployment_replicas.c.state)).scalars().all()
+    assert states == ["stopped", "stopped"]

@@ -29,6 +29,7 @@ from gpufleet.hosting.catalog import ModelFiles
 from gpufleet.hosting.metering import Usage
 
 log = logging.getLogger("gpufleet.hosting.transformers")
+CLOSE_WAIT_S = 30.0  # a generation still running at shutdown gets this long to finish
 
 
 @dataclass
@@ -180,7 +181,12 @@ class TransformersPool:
             self._jobs.put(None)  # the next idle worker takes it and stops
 
     async def close(self) -> None:
+        """Stop every worker and wait until each has recorded its replica stopped: at the
+        app's shutdown the database may go away right after."""
+        workers = list(self._threads)
         await self.scale_to(0)
+        for thread in workers:
+            await asyncio.to_thread(thread.join, CLOSE_WAIT_S)
 
     def _work(self, replica_id: int) -> None:
         try:
