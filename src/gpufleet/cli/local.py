@@ -54,6 +54,9 @@ def serve(
     if workers == 1:
         uvicorn.run(worker_app(db), host=host, port=port, log_level="warning")
         return
+    if not os.environ.get("GPUFLEET_REDIS_URL"):
+        console.print(f"[yellow]note[/]: inference limits count in each of the {workers} "
+                      "processes; set GPUFLEET_REDIS_URL to share them (ADR 0008)")  # fmt: skip
     db.engine.dispose()  # each worker opens its own (uvicorn starts them by import string)
     uvicorn.run("gpufleet.cli.local:worker_app", factory=True, host=host, port=port,
                 workers=workers, log_level="warning")  # fmt: skip
