@@ -252,8 +252,15 @@ class VllmPool:
     async def scale_to(self, replicas: int) -> None:
         if self._fixed:
             replicas = min(replicas, 1)
-        while len(self._replicas) < replicas:
-            self._replicas.append(await self._start_replica())
+        missing = replicas - len(self._replicas)
+        if missing > 0:  # load side by side: a large model takes minutes per server
+            started = await asyncio.gather(
+                *(self._start_replica() for _ in range(missing)), return_exceptions=True
+            )
+            self._replicas += [r for r in started if isinstance(r, _Replica)]
+            failed = [e for e in started if isinstance(e, BaseException)]
+            if failed:
+                raise failed[0]
         while len(self._replicas) > replicas:
             await self._stop_replica(self._replicas.pop())
 
