@@ -105,6 +105,7 @@ def test_late_rows_become_one_adjustment_equal_to_a_recomputation(
     before = _billed(db, acme.tenant_id)
     add_hours(db, world["late_hours"])
     add_tokens(db, world["late_tokens"])
+    (pending,) = billing_queries.reconcile(db, operator.principal).late
 
     result = billing_adjust.adjust_month(db, operator.principal, "2026-01")
 
@@ -128,7 +129,13 @@ def test_late_rows_become_one_adjustment_equal_to_a_recomputation(
     assert by_key["tokens:llama:150000:600000"].usage_rows == 1
     assert by_key["tokens:llama:175000:700000"].usage_rows == 1
     assert all(line.ledger_key.startswith("2026-01:") for line in adjustment.lines)
-    assert billing_queries.reconcile(db, operator.principal).ledger_matches_invoices
+    # Reconcile named them before (not a ledger difference), and nothing after.
+    assert (pending.month, pending.tenants) == ("2026-01", 1)
+    assert pending.usage_rows == 2 * (744 - LATE_FROM) + 2
+    assert pending.amount_micros == result.total_micros
+    after = billing_queries.reconcile(db, operator.principal)
+    assert after.ledger_matches_invoices
+    assert after.late == []
     issued = [
         e
         for e in events.list_events(db, acme, 0, 100, kind="invoice.issued")

@@ -249,6 +249,13 @@ def reconcile(as_json: bool = JsonFlag) -> None:
             )
         if report.ledger_matches_invoices:
             console.print("ledger and invoices agree")
+        for late in report.unbilled_late_usage:
+            console.print(
+                f"[yellow]{late.month}: {late.usage_rows:,} usage rows of {late.tenants} "
+                f"tenants metered after the close, ${late.amount_usd:,.2f} not billed yet[/]: "
+                f"gpufleet billing adjust {late.month}",
+                highlight=False,
+            )
     if not report.ledger_matches_invoices:
         raise typer.Exit(1)
 

@@ -23,6 +23,7 @@ from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import InvalidInput, Issue, NotFound
 from gpufleet.domain.events import NewEvent
 from gpufleet.domain.timeutil import to_utc
+from gpufleet.services import billing_adjust
 from gpufleet.services.billing import parse_month
 from gpufleet.services.database import Database
 
@@ -198,11 +199,22 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class LateUsage:
+    """Usage of a closed month on no invoice yet: what `billing adjust` would bill now."""
+
+    month: str
+    tenants: int
+    usage_rows: int  # lease hours and gateway requests
+    amount_micros: int
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     plan_id: str | None
     months: list[MonthRevenue]
     mismatches: list[Mismatch] = field(default_factory=list)
     unbilled_ledger_micros: int = 0
+    late: list[LateUsage] = field(default_factory=list)
 
     @property
     def ledger_matches_invoices(self) -> bool:
@@ -219,6 +231,7 @@ def reconcile(db: Database, caller: Principal) -> Reconciliation:
         plan_id, planned = _planned(conn, months)
         mismatches = [Mismatch(*row) for row in repo.ledger_against_invoices(conn)]
         unbilled = repo.unbilled_ledger_micros(conn)
+        closed = repo.closed_months(conn)
     rows = [
         MonthRevenue(
             m,
@@ -228,7 +241,20 @@ def reconcile(db: Database, caller: Principal) -> Reconciliation:
         )
         for m in names
     ]
-    return Reconciliation(plan_id, rows, mismatches, unbilled)
+    return Reconciliation(plan_id, rows, mismatches, unbilled, _late(db, closed))
+
+
+def _late(db: Database, closed: list[str]) -> list[LateUsage]:
+    """Closed months with usage no invoice has (not a ledger difference: not billed yet)."""
+    found = []
+    for month in closed:
+        bills = billing_adjust.pending(db, Month.parse(month))
+        lines = [line for bill in bills for line in bill.rated]
+        if lines:
+            rows = sum(line.usage_rows for line in lines if line.kind != "sla_credit")
+            amount = sum(line.amount_micros for line in lines)
+            found.append(LateUsage(month, len(bills), rows, amount))
+    return found
 
 
 def _planned(conn: Connection, months: list[Month]) -> tuple[str | None, dict[str, int] | None]:

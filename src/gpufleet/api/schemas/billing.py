@@ -298,12 +298,23 @@ class MismatchOut(ApiModel):
     lines_usd: float
 
 
+class LateUsageOut(ApiModel):
+    month: str
+    tenants: int
+    usage_rows: int = Field(description="lease hours and gateway requests on no invoice")
+    amount_micros: int = Field(description="what `billing adjust` would bill for them now")
+    amount_usd: float
+
+
 class ReconcileOut(ApiModel):
     plan_id: str | None = Field(description="the latest finished plan compared with")
     months: list[MonthRevenueOut]
     mismatches: list[MismatchOut]
     unbilled_ledger_usd: float
     ledger_matches_invoices: bool
+    unbilled_late_usage: list[LateUsageOut] = Field(
+        description="closed months with usage metered after the close, not yet adjusted"
+    )
 
     @classmethod
     def of(cls, r: Reconciliation) -> ReconcileOut:
@@ -336,4 +347,14 @@ class ReconcileOut(ApiModel):
             mismatches=mismatches,
             unbilled_ledger_usd=usd(r.unbilled_ledger_micros),
             ledger_matches_invoices=r.ledger_matches_invoices,
+            unbilled_late_usage=[
+                LateUsageOut(
+                    month=x.month,
+                    tenants=x.tenants,
+                    usage_rows=x.usage_rows,
+                    amount_micros=x.amount_micros,
+                    amount_usd=usd(x.amount_micros),
+                )
+                for x in r.late
+            ],
         )
