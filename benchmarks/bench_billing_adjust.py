@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import text
 
@@ -20,6 +22,8 @@ from gpufleet.adapters.db.tables_billing import invoices
 from gpufleet.bootstrap import open_database
 from gpufleet.services import access, billing, billing_adjust, billing_queries
 from gpufleet.services.database import Database
+
+T = TypeVar("T")
 
 
 def add_late_rows(db: Database, leases: int, hours: int, token_rows: int) -> int:
@@ -46,7 +50,7 @@ def add_late_rows(db: Database, leases: int, hours: int, token_rows: int) -> int
     return late_leases * 10
 
 
-def timed(action):  # type: ignore[no-untyped-def]
+def timed(action: Callable[[], T]) -> tuple[T, float]:
     began = time.perf_counter()
     result = action()
     return result, round(time.perf_counter() - began, 2)
