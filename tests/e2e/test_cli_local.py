@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from gpufleet.cli.demo import fresh_demo_database_url
 from tests.conftest import EXAMPLES
 from tests.e2e.conftest import Cli
 
@@ -45,10 +48,13 @@ def test_validate_of_a_missing_file_is_an_error_not_a_traceback(local: Cli) -> N
     assert "Traceback" not in result.err
 
 
-def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli) -> None:
+def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli, tmp_path: Path) -> None:
     # The whole demo (plan, model, a simulated month, invoices) takes about a minute alone on
-    # 2 cores and several beside the rest of the suite: a limit that only catches a hang.
-    first = local.run("demo", "--json", timeout=600).json()
+    # 2 cores and several beside the rest of the suite: a limit that only catches a hang. It
+    # runs once, for its tables and (--save-json, what --json prints) its figures.
+    saved = tmp_path / "demo.json"
+    table = local.run("demo", "--save-json", str(saved), timeout=600).out
+    first = json.loads(saved.read_text(encoding="utf-8"))
     assert first["import"]["nodes"] == 163_328
     assert first["fleet"]["installed_gpus"] == 753_664
     assert len(first["pending_requests"]) == 200
@@ -71,10 +77,21 @@ def test_demo_loads_the_colossus_example_into_a_fresh_database(local: Cli) -> No
     for invoice in billing["invoices"]:  # an invoice's total is its lines, to the micro-dollar
         assert invoice["total_micros"] == sum(line["amount_micros"] for line in invoice["lines"])
     assert first["hosting"]["billed"]["output_tokens"] > 0, first["hosting"]
-    # A second run starts from a fresh database again (no conflict with the first run).
-    table = local.run("demo", timeout=600).out
     assert "Capacity online over time" in table
     assert "frontier-pretrain" in table
     assert "The question of the story" in table
     assert "Operations: the contracts on concrete nodes" in table
     assert "Billing: the first month's invoices" in table
+
+
+def test_every_demo_starts_from_a_fresh_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPUFLEET_HOME", str(tmp_path))
+    with sqlite3.connect(tmp_path / "demo.db") as earlier:  # a previous demo's database
+        earlier.execute("CREATE TABLE tenants (name TEXT)")
+    (tmp_path / "demo.db-wal").write_bytes(b"left over")
+    url = fresh_demo_database_url()
+    assert url == f"sqlite:///{tmp_path / 'demo.db'}"
+    assert not (tmp_path / "demo.db").exists()
+    assert not (tmp_path / "demo.db-wal").exists()

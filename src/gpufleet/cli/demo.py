@@ -16,7 +16,7 @@ from gpufleet.cli import views
 from gpufleet.cli.demo_billing import run_billing_demo, show_billing
 from gpufleet.cli.demo_hosting import run_hosting_demo, show_hosting
 from gpufleet.cli.demo_operations import show_operations, simulate_weeks
-from gpufleet.cli.output import console, emit_json
+from gpufleet.cli.output import console, emit_json, json_text
 from gpufleet.cli.plan import show_plan, solving
 from gpufleet.config import home
 from gpufleet.domain.money import format_usd as usd
@@ -39,7 +39,7 @@ def fresh_demo_database_url() -> str:
     return f"sqlite:///{path}"
 
 
-def run_demo(file: Path | None, as_json: bool) -> None:
+def run_demo(file: Path | None, as_json: bool, save_json: Path | None = None) -> None:
     source = file or default_scenario()
     scenario = load_scenario_file(source)
     db = open_database(fresh_demo_database_url())
@@ -71,19 +71,22 @@ def run_demo(file: Path | None, as_json: bool) -> None:
     starts = {r.id: r.start for r in scenario.rental_requests}
     in_order = sorted(story.free.accepted_ids, key=lambda i: (starts[i], i))
     billed = run_billing_demo(db, operator, operations.usage, in_order)
+    document = {
+        "hosting": hosted.to_dict(),
+        "plan": story.free.to_dict(),
+        "story": story.to_dict(),
+        "import": result.model_dump(mode="json"),
+        "fleet": summary.model_dump(mode="json"),
+        "programs": [p.model_dump(mode="json") for p in program_list],
+        "pending_requests": [r.model_dump(mode="json", by_alias=True) for r in pending],
+        "leases": [r.model_dump(mode="json", by_alias=True) for r in leases],
+        "operations": operations.to_dict(),
+        "billing": billed.to_dict(),
+    }
+    if save_json is not None:
+        save_json.write_text(json_text(document), encoding="utf-8")
     if as_json:
-        emit_json({
-            "hosting": hosted.to_dict(),
-            "plan": story.free.to_dict(),
-            "story": story.to_dict(),
-            "import": result.model_dump(mode="json"),
-            "fleet": summary.model_dump(mode="json"),
-            "programs": [p.model_dump(mode="json") for p in program_list],
-            "pending_requests": [r.model_dump(mode="json", by_alias=True) for r in pending],
-            "leases": [r.model_dump(mode="json", by_alias=True) for r in leases],
-            "operations": operations.to_dict(),
-            "billing": billed.to_dict(),
-        })  # fmt: skip
+        emit_json(document)
         return
 
     console.rule(f"gpufleet demo — {scenario.name}")

@@ -130,8 +130,12 @@ def validate(
 def demo(
     file: Path | None = typer.Option(None, help="A scenario (default: the Colossus example)."),
     as_json: bool = JsonFlag,
+    save_json: Path | None = typer.Option(
+        None, "--save-json", help="Also write what --json prints to this file, keeping the tables."
+    ),
 ) -> None:
-    """Load the Colossus example into a fresh embedded database and show the fleet."""
+    """Load the Colossus example into a fresh embedded database, plan it, serve a model,
+    simulate a month of operations and bill it."""
     from gpufleet.cli.demo import run_demo
 
-    run_demo(file, as_json)
+    run_demo(file, as_json, save_json)

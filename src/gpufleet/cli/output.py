@@ -47,13 +47,18 @@ def report_error(error: errors.GpufleetError, as_json: bool) -> int:
 
 
 def emit_json(value: Any) -> None:
+    sys.stdout.write(json_text(value))
+
+
+def json_text(value: Any) -> str:
+    """What --json prints: indented JSON, one trailing newline."""
     if isinstance(value, BaseModel):
         text = value.model_dump_json(indent=2, by_alias=True)
     elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
         text = json.dumps([v.model_dump(mode="json", by_alias=True) for v in value], indent=2)
     else:
         text = json.dumps(value, indent=2, default=str)
-    sys.stdout.write(text + "\n")
+    return text + "\n"
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
