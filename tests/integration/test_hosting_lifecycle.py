@@ -290,11 +290,14 @@ def test_cpu_replicas_start_with_the_server_and_are_recorded_stopped_at_shutdown
     hosting.create_model(sqlite_db, operator, model)
     bounds = DeploymentCreate(name="tiny", model="tiny", min_replicas=2, max_replicas=2)
     hosting.create_deployment(sqlite_db, operator, bounds)
-    with serve_in_thread(create_app(sqlite_db)):
+    app = create_app(sqlite_db)
+    with serve_in_thread(app):
         rows = eventually(
             lambda: r if len(r := running_rows(sqlite_db, "tiny")) == 2 else [], "two threads"
         )
         assert [(r.gpus, r.endpoint) for r in rows] == [(0, None), (0, None)]  # in-process
+        pool = eventually(lambda: app.state.hosting._running.get("tiny"), "the pool").backend
+        assert pool._model is not None, "running means loaded: the first caller does not wait"
     assert running_rows(sqlite_db, "tiny") == []
     with sqlite_db.read() as conn:
         states = conn.execute(select(deployment_replicas.c.state)).scalars().all()

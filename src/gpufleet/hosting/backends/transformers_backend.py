@@ -2,7 +2,8 @@
 
 Replicas of a deployment share one loaded model (weights are read-only during generation)
 and take jobs from one queue, so the event loop never runs the model: it only relays text
-the workers hand over with `call_soon_threadsafe`. The model loads on the first request.
+the workers hand over with `call_soon_threadsafe`. The model loads when the first replica
+starts (ADR 0012: with the deployment for min_replicas >= 1, else with the first request).
 """
 
 from __future__ import annotations
@@ -147,6 +148,15 @@ class TransformersPool:
                 self._model = self._loader()
             return self._model
 
+    def _load_for_serving(self) -> None:
+        try:
+            self.loaded()
+        except GpufleetError:
+            raise
+        except Exception as error:  # only the type: a message could name local paths
+            log.error("model failed to load: %s", type(error).__name__)
+            raise Unavailable(f"the model could not start: {type(error).__name__}") from error
+
     async def generate(self, request: GenerationRequest, on_usage: UsageCallback) -> Any:
         while not self._threads:  # the scaler may take the last one away meanwhile
             await self.scale_to(1)
@@ -166,8 +176,14 @@ class TransformersPool:
     async def scale_to(self, replicas: int) -> None:
         while len(self._threads) < replicas:
             replica_id = await asyncio.to_thread(self._ledger.started)
-            # A worker thread serves at once (the weights load with its first job).
-            await asyncio.to_thread(self._ledger.ready, replica_id, None)
+            try:
+                # The weights load before the replica counts as running, so a replica
+                # started ahead of use (min_replicas) spares its first caller the wait.
+                await asyncio.to_thread(self._load_for_serving)
+                await asyncio.to_thread(self._ledger.ready, replica_id, None)
+            except BaseException:
+                await asyncio.shield(asyncio.to_thread(self._ledger.stopped, replica_id))
+                raise
             thread = threading.Thread(
                 target=self._work,
                 args=(replica_id,),
