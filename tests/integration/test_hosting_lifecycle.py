@@ -5,6 +5,7 @@ replicas run; replicas stop and give their GPUs back when the server shuts down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -19,9 +20,11 @@ from sqlalchemy import select, update
 
 from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
 from gpufleet.api.app import create_app
+from gpufleet.domain.errors import Unavailable
 from gpufleet.hosting import runtime as runtime_module
 from gpufleet.hosting.fake_upstream import FakeUpstream
 from gpufleet.hosting.replicas import holder_name
+from gpufleet.hosting.runtime import HostingRuntime
 from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
 from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.services import fleet, hosting
@@ -302,3 +305,25 @@ def test_cpu_replicas_start_with_the_server_and_are_recorded_stopped_at_shutdown
     with sqlite_db.read() as conn:
         states = conn.execute(select(deployment_replicas.c.state)).scalars().all()
     assert states == ["stopped", "stopped"]
+
+
+def test_a_model_that_cannot_load_is_unavailable_and_leaves_no_replica_running(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="broken", source=f"dir:{broken}"))
+    hosting.create_deployment(sqlite_db, operator, DeploymentCreate(name="b", model="broken"))
+    runtime = HostingRuntime(sqlite_db)
+
+    async def first_request() -> None:
+        with pytest.raises(Unavailable, match="the model could not start"):
+            await runtime.backend_for(runtime.deployment_for("b", None))
+        await runtime.close()
+
+    asyncio.run(first_request())
+    with sqlite_db.read() as conn:
+        states = conn.execute(select(deployment_replicas.c.state)).scalars().all()
+    assert states == ["stopped"]
