@@ -47,7 +47,8 @@ def adjust(db: Db, caller: Caller, month: MonthFilter = None) -> AdjustOut:
     """Bill the usage rows of a closed month (`?month=`; default: every closed month) that
     no invoice has — metered after the close — as one adjustment invoice per tenant
     (operator): the month re-rated from all its rows, less what was billed. Exactly once:
-    running it again, or at the same time from elsewhere, finds nothing left to bill."""
+    running it again, or at the same time from elsewhere, finds nothing left to bill. 409
+    when the month has not been closed."""
     if month is None:
         results = billing_adjust.adjust_closed_months(db, caller)
     else:
