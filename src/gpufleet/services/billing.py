@@ -11,6 +11,8 @@
    cycle). A crash loses at most the batch being written, whole; running the close again
    writes exactly the tenants still missing.
 4. Record the month as closed; closing it again then only returns the invoices.
+Usage metered after the close is billed by `services.billing_adjust` (ADR 0013), which
+writes its adjustment invoices with `write_batch` here.
 """
 
 from __future__ import annotations
