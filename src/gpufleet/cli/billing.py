@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-import httpx
 import typer
 
 from gpufleet.api.schemas.billing import (
@@ -25,10 +24,9 @@ from gpufleet.api.schemas.billing import (
     UsageOut,
 )
 from gpufleet.api.schemas.common import Page
-from gpufleet.cli.client import _error_from as error_from
 from gpufleet.cli.output import console, emit_json, table
 from gpufleet.cli.remote import Cursor, JsonFlag, Limit, api
-from gpufleet.domain.errors import InvalidInput, Issue, Unavailable
+from gpufleet.domain.errors import InvalidInput, Issue
 from gpufleet.domain.timeutil import to_utc
 
 invoices = typer.Typer(help="Invoices: a tenant its own; the operator all.", no_args_is_help=True)
@@ -142,30 +140,13 @@ def invoices_show(
 ) -> None:
     """One invoice: its lines (each with its ledger entry), credits and totals."""
     if output in (InvoiceFormat.CSV, InvoiceFormat.HTML) and not as_json:
-        sys.stdout.write(server_document(f"/v1/invoices/{invoice_id}", output.value))
+        sys.stdout.write(api().text(f"/v1/invoices/{invoice_id}", format=output.value))
         return
     found = api().get(f"/v1/invoices/{invoice_id}", InvoiceOut)
     if as_json or output is InvoiceFormat.JSON:
         emit_json(found)
     else:
         show_invoice(found)
-
-
-def server_document(path: str, fmt: str) -> str:
-    """The text the server renders for `?format=` (CSV, HTML); its errors become ours as
-    for every other call."""
-    client = api()
-    try:
-        # ApiClient.call reads JSON only; a document is text, so ask its HTTP client.
-        response = client._http.get(path, params={"format": fmt})
-    except httpx.HTTPError as exc:
-        raise Unavailable(
-            f"cannot reach the gpufleet server at {client.url} ({exc.__class__.__name__}); "
-            "start it with 'gpufleet serve' or set --url / GPUFLEET_URL"
-        ) from exc
-    if response.status_code >= 400:
-        raise error_from(response)
-    return response.text
 
 
 def show_invoice(found: InvoiceOut) -> None:

@@ -28,6 +28,20 @@ class ApiClient:
         self.key = key  # for the event stream, which has a client of its own
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
+    def send(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """The server's answer as it is, whatever its status; an unreachable server is
+        Unavailable, named with the way to start one."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            return self._http.request(method, path, json=json, params=clean)
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(
+                f"cannot reach the gpufleet server at {self.url} ({exc.__class__.__name__}); "
+                "start it with 'gpufleet serve' or set --url / GPUFLEET_URL"
+            ) from exc
+
     def call(
         self,
         method: str,
@@ -37,18 +51,18 @@ class ApiClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> T:
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = self._http.request(method, path, json=json, params=clean)
-        except httpx.HTTPError as exc:
-            raise errors.Unavailable(
-                f"cannot reach the gpufleet server at {self.url} ({exc.__class__.__name__}); "
-                "start it with 'gpufleet serve' or set --url / GPUFLEET_URL"
-            ) from exc
+        response = self.send(method, path, json=json, params=params)
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response)
         adapter: TypeAdapter[T] = TypeAdapter(shape)
         return adapter.validate_python(response.json())
+
+    def text(self, path: str, **params: Any) -> str:
+        """A document the server renders as text (an invoice's CSV or HTML), unchanged."""
+        response = self.send("GET", path, params=params)
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.text
 
     def get(self, path: str, shape: type[T], **params: Any) -> T:
         return self.call("GET", path, shape, params=params)
@@ -59,7 +73,8 @@ class ApiClient:
         return self.call("POST", path, shape, json=body)
 
 
-def _error_from(response: httpx.Response) -> errors.GpufleetError:
+def error_from(response: httpx.Response) -> errors.GpufleetError:
+    """An error answer in gpufleet's shape as the error it stands for."""
     try:
         body = ErrorOut.model_validate(response.json()).error
     except ValueError:

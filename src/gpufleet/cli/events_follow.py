@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 
 from gpufleet.api.schemas.events import EventOut
-from gpufleet.cli.client import _error_from as error_from
+from gpufleet.cli.client import error_from
 from gpufleet.cli.output import console, fmt
 from gpufleet.domain.errors import NotAuthenticated
 
