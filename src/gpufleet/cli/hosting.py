@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import typer
 
 from gpufleet.cli.output import console, emit_json, table
@@ -322,13 +321,7 @@ _BY_STATUS: dict[int, type[errors.GpufleetError]] = {
 
 def openai_post(path: str, body: dict[str, Any]) -> Any:
     """POST to an OpenAI-compatible route; its errors (OpenAI's shape) become ours."""
-    client = api()
-    try:
-        response = client._http.post(path, json=body)  # the OpenAI routes have their own errors
-    except httpx.HTTPError as exc:
-        raise errors.Unavailable(
-            f"cannot reach the gpufleet server at {client.url} ({exc.__class__.__name__})"
-        ) from exc
+    response = api().send("POST", path, json=body)
     if response.status_code >= 400:
         try:
             message = str(response.json()["error"]["message"])

@@ -22,7 +22,7 @@ from gpufleet.hosting.catalog import (
     HostedModel,
     parse_source,
 )
-from gpufleet.hosting.keys import mint_inference_key
+from gpufleet.hosting.keys import InferenceCaller, mint_inference_key
 from gpufleet.hosting.limits import LimitSet, pico_to_micros_up
 from gpufleet.hosting.replicas import holder_name
 from gpufleet.hosting.schemas import (
@@ -166,6 +166,13 @@ def list_deployments(db: Database, caller: Principal) -> list[DeploymentOut]:
         found = repo.list_deployments(conn, None if caller.is_operator else caller.tenant_id or -1)
         running = repo.running_replicas_of(conn, [d.id for d in found])
         return [DeploymentOut.of(d, running[d.id]) for d in found]
+
+
+def callable_deployments(db: Database, caller: InferenceCaller) -> list[Deployment]:
+    """What `GET /v1/models` lists: the serverless deployments and the caller's tenant's
+    provisioned ones; every deployment for an operator key (which calls none)."""
+    with db.read() as conn:
+        return repo.list_deployments(conn, caller.tenant_id)
 
 
 def list_replicas(

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from gpufleet.api.deps import Caller, Db, bearer
-from gpufleet.hosting import repo
 from gpufleet.hosting.keys import InferenceCaller
 from gpufleet.hosting.runtime import runtime_of
 from gpufleet.hosting.schemas import ModelCreate, ModelOut, OpenAIModel, OpenAIModelList
@@ -47,8 +46,7 @@ def list_models(
 ) -> OpenAIModelList:
     """The deployments this key may call, in OpenAI's format (`id` is what to pass as
     `model`): serverless ones, and the caller's own provisioned ones."""
-    with db.read() as conn:
-        found = repo.list_deployments(conn, None if caller.is_operator else caller.tenant_id)
+    found = hosting.callable_deployments(db, caller)
     return OpenAIModelList(
         data=[
             OpenAIModel(
