@@ -250,21 +250,19 @@ class HostingRuntime:
 
     async def _start(self, deployment: Deployment) -> None:
         name = deployment.name
+        failures = self._failed.get(name, (0, 0.0))[0] + 1
+        # Doubling waits: a model that cannot start (no capacity, vLLM missing) is not
+        # launched every few seconds for ever.
+        wait = min(RETRY_MAX_S, CACHE_S * 2 ** (failures - 1))
         try:
             await self.backend_for(deployment)
             self._failed.pop(name, None)
             return
         except GpufleetError as error:  # no capacity, a server that did not come up
-            failures = self._failed.get(name, (0, 0.0))[0] + 1
-            wait = min(RETRY_MAX_S, CACHE_S * 2 ** (failures - 1))
             log.warning("replicas of %s did not start (try %d, next in %.0f s): %s",
                         name, failures, wait, error)  # fmt: skip
         except Exception:
-            failures = self._failed.get(name, (0, 0.0))[0] + 1
-            wait = min(RETRY_MAX_S, CACHE_S * 2 ** (failures - 1))
             log.exception("starting replicas of %s failed (try %d)", name, failures)
-        # Doubling waits: a model that cannot start (no capacity, vLLM missing) is not
-        # launched every few seconds for ever.
         self._failed[name] = (failures, time.monotonic() + wait)
 
     def usage_callback(
