@@ -1,7 +1,8 @@
 """The engine's state: holds, node calendars, node states, spares, the free index and the clock.
 
-Every change goes through `book`, `cut`, `end_hold`, `set_state` and `advance`, which keep
-the calendar, the index, the expiry heaps and each hold's delivery ledger in step.
+Every change goes through `book`, `cut`, `end_hold`, `remove_hold`, `set_state` and
+`advance`, which keep the calendar, the index, the expiry heaps and each hold's delivery
+ledger in step.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ class Bookings:
     def forget(self, hold: Hold) -> None:
         """Undoes `open_hold` for a hold that has no entries."""
         assert not hold.entries
+        del self.holds[hold.request.holder]
+        del self._by_key[hold.key]
+        hold.ended = True
+
+    def remove_hold(self, hold: Hold) -> None:
+        """Takes `hold` out entirely, as if it had never been placed: its live entries leave
+        the calendar and the index (their GPUs are free at once, and the blocks' owners and
+        future-entry counts follow), and it is no longer a hold. Its heap items are skipped
+        when they come up (entries no longer live, hold ended). Not a release, which keeps
+        the past: this is for replacing a hold by what another process stored for it."""
+        self._drop(hold.entries)
         del self.holds[hold.request.holder]
         del self._by_key[hold.key]
         hold.ended = True

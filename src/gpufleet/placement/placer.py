@@ -144,6 +144,12 @@ class Placer:
         hold = self.bookings.hold(holder)
         self.bookings.end_hold(hold, at)
 
+    def remove(self, holder: str) -> None:
+        """Forgets a hold entirely, past and future, as if it had never been placed: its GPUs
+        are free at once. For reloading a hold another process changed (`restore` it again
+        as stored); a lease that ends early is `release`d instead."""
+        self.bookings.remove_hold(self.bookings.hold(holder))
+
     def hold(self, holder: str) -> Hold:
         return self.bookings.hold(holder)
 

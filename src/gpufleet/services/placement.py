@@ -43,12 +43,15 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from gpufleet.adapters.db.repos import placement as repo
+from gpufleet.domain.errors import GpufleetError
 from gpufleet.domain.fleet import NodeState
 from gpufleet.placement import Placer, seconds
+from gpufleet.placement.bookings import spare_blocks
 from gpufleet.services.database import Database
 from gpufleet.services.placement_load import (
     FleetMap,
     build_placer,
+    catch_up,
     load_fleet,
     sync_node_states,
 )
@@ -63,7 +66,11 @@ class PlacementCache:
     placer: Placer | None = None
     version: int = -1
     states: dict[int, NodeState] = field(default_factory=dict)
+    # Above this share of the engine's live entries in changed holds' rows, catching up with
+    # another process's writes costs about what a rebuild does: rebuild instead.
+    reload_share: float = 0.5
     rebuilds: int = 0  # how often the engine was built from the database (for tests, benches)
+    reloads: int = 0  # how often it caught up with other writers hold by hold
 
     def drop(self) -> None:
         self.placer, self.version, self.states = None, -1, {}
@@ -118,7 +125,8 @@ class PlacementSession:
                 holder, r.kind.value, r.tenant or None, r.gpu_model, r.gpus, r.start, r.end,
                 hold.end, r.interruptible, r.notice_hours, r.contiguous,
             )  # fmt: skip
-            repo.save_hold(self.conn, stored, self.now, exists=holder in known)
+            version = self.state.version + 1  # the one this write commits
+            repo.save_hold(self.conn, stored, self.now, exists=holder in known, version=version)
             new = [(self.node_id(a.node), a.gpus, a.gpu_mask, a.start, a.end)
                    for a in hold.assignments()]  # fmt: skip
             repo.sync_assignments(self.conn, holder, old[holder], new)
@@ -155,17 +163,41 @@ def _open(conn: Connection, db: Database, cache: PlacementCache) -> PlacementSes
 
 
 def _refresh(conn: Connection, db: Database, cache: PlacementCache, state: repo.State) -> None:
-    """Brings the cached engine to the stored version and node states."""
+    """Brings the cached engine to the stored version and node states: hold by hold when
+    only a few holds changed since its version, else rebuilt from every stored hold."""
     if cache.fleet is None or cache.fleet.fingerprint != repo.fleet_fingerprint(conn):
         cache.fleet = load_fleet(conn)
         cache.drop()
     if cache.placer is None or cache.version != state.version:
         clock = state.clock if state.clock is not None else seconds(db.clock())
-        cache.drop()
-        cache.placer = build_placer(conn, cache.fleet, state, clock)
+        if _caught_up(conn, cache, state, clock):
+            cache.reloads += 1
+        else:
+            cache.drop()
+            cache.placer = build_placer(conn, cache.fleet, state, clock)
+            cache.rebuilds += 1
         cache.version = state.version
-        cache.rebuilds += 1
+    assert cache.placer is not None
     cache.states = sync_node_states(conn, cache.fleet, cache.placer, cache.states)
+
+
+def _caught_up(conn: Connection, cache: PlacementCache, state: repo.State, clock: int) -> bool:
+    """Catches the cached engine up with the writes after its version, if that is safe:
+    the store's versions only grow and its clock only moves forward, the spare share is the
+    one the engine was built with, and the writes changed few holds (`catch_up`)."""
+    placer, fleet = cache.placer, cache.fleet
+    if placer is None or fleet is None or not 0 <= cache.version < state.version:
+        return False
+    spares = placer.bookings.spare_block
+    if (
+        clock < placer.clock
+        or not (spares == spare_blocks(fleet.topology, state.spare_share)).all()
+    ):
+        return False
+    try:
+        return catch_up(conn, fleet, placer, cache.version, clock, cache.reload_share)
+    except GpufleetError:  # DoubleBooking or a hold that no longer fits: rebuild it all
+        return False
 
 
 def read_placer(db: Database, cache: PlacementCache | None = None) -> Placer:

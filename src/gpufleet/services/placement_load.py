@@ -1,5 +1,6 @@
 """Building the placement engine from the database: the fleet's topology with the map between
-database node ids and engine node numbers, then every live hold restored as it was stored."""
+database node ids and engine node numbers, then every live hold restored as it was stored;
+or, for an engine a few writes behind, only the holds those writes changed (`catch_up`)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,20 @@ def build_placer(conn: Connection, fleet: FleetMap, state: repo.State, clock: in
     live = repo.live_holds(conn, clock)
     rows = repo.hold_rows(conn, node_assignments, clock)
     short = repo.hold_rows(conn, hold_shortfalls, clock)
-    for hold in live:
+    restore_holds(placer, fleet, live, rows, short)
+    return placer
+
+
+def restore_holds(
+    placer: Placer,
+    fleet: FleetMap,
+    holds: list[repo.StoredHold],
+    rows: dict[str, list[Any]],
+    short: dict[str, list[Any]],
+) -> None:
+    """Puts each stored hold into the engine exactly as stored: its assignments (those over
+    by the clock as history), its shortfalls and the end of its promise."""
+    for hold in holds:
         mine = rows.get(hold.holder, [])
         ids = np.fromiter((r.node_id for r in mine), np.int64, len(mine))
         assignments = tuple(
@@ -105,7 +119,31 @@ def build_placer(conn: Connection, fleet: FleetMap, state: repo.State, clock: in
         placer.restore(request_of(hold), assignments, shortfalls)
         if hold.ends_at < hold.end:  # released or preempted: the promise ends sooner
             placer.bookings.end_hold(placer.hold(hold.holder), hold.ends_at)
-    return placer
+
+
+def catch_up(
+    conn: Connection, fleet: FleetMap, placer: Placer, since: int, clock: int, max_share: float
+) -> bool:
+    """Brings an engine loaded at version `since` to the stored state at `clock` by
+    reloading only the holds that later writes changed (`placement_holds.version`): the
+    clock moves first, then every changed hold leaves the engine and those still live come
+    back as stored. False, having changed nothing, when the stored assignments of the
+    changed holds exceed `max_share` of the engine's live entries: a full rebuild is then
+    cheaper. An error half-way leaves the engine unusable: the caller rebuilds it."""
+    holders = repo.changed_holders(conn, since)
+    holds = repo.holds_named(conn, holders, clock)
+    live = [h.holder for h in holds]
+    rows = repo.rows_of(conn, node_assignments, live)
+    if sum(map(len, rows.values())) > max_share * int(placer.bookings.calendar.nlive.sum()):
+        return False
+    short = repo.rows_of(conn, hold_shortfalls, live)
+    placer.advance(clock)
+    known = placer.bookings.holds
+    for holder in holders:  # all out first: a changed hold may now use another's old GPUs
+        if holder in known:
+            placer.remove(holder)
+    restore_holds(placer, fleet, holds, rows, short)
+    return True
 
 
 def sync_node_states(

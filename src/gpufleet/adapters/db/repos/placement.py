@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -23,6 +23,7 @@ from gpufleet.adapters.db.tables_placement import (
 from gpufleet.domain.timeutil import to_utc
 from gpufleet.placement import seconds
 
+T = TypeVar("T")
 Row = tuple[int, int, int, int, int]  # node id, GPUs, GPU mask, start, end
 StoredRow = tuple[int, int, int, int, int, int]  # row id, then as Row
 
@@ -124,6 +125,35 @@ def live_holds(conn: Connection, clock: int | None) -> list[StoredHold]:
     return [_hold(r) for r in conn.execute(query)]
 
 
+def changed_holders(conn: Connection, since: int) -> list[str]:
+    """Holders that a placement write after version `since` changed, oldest hold first."""
+    t = placement_holds
+    query = select(t.c.holder).where(t.c.version > since).order_by(t.c.created_at, t.c.holder)
+    return list(conn.execute(query).scalars())
+
+
+def holds_named(conn: Connection, holders: Sequence[str], clock: int) -> list[StoredHold]:
+    """Those of `holders` whose promise is not over at `clock`, oldest first."""
+    t = placement_holds
+    found: list[Any] = []
+    for chunk in _chunks(list(holders)):
+        query = select(t).where(t.c.holder.in_(chunk), t.c.ends_at > at(clock))
+        found += conn.execute(query)
+    found.sort(key=lambda r: (to_utc(r.created_at), r.holder))
+    return [_hold(r) for r in found]
+
+
+def rows_of(conn: Connection, table: Any, holders: Sequence[str]) -> dict[str, list[Any]]:
+    """Assignments or shortfalls of `holders`, by holder, in row order."""
+    found: dict[str, list[Any]] = {}
+    for chunk in _chunks(list(holders)):
+        for r in conn.execute(select(table).where(table.c.holder.in_(chunk))):
+            found.setdefault(r.holder, []).append(r)
+    for rows in found.values():
+        rows.sort(key=lambda r: r.id)
+    return found
+
+
 def hold_rows(conn: Connection, table: Any, clock: int | None) -> dict[str, list[Any]]:
     """Assignments or shortfalls of the live holds, by holder."""
     query = select(table).order_by(table.c.id)
@@ -156,8 +186,12 @@ def _row(r: Any) -> StoredRow:
     return (r.id, r.node_id, r.gpus, r.gpu_mask, start, end)
 
 
-def save_hold(conn: Connection, hold: StoredHold, now: datetime, exists: bool) -> None:
+def save_hold(
+    conn: Connection, hold: StoredHold, now: datetime, exists: bool, version: int
+) -> None:
+    """Inserts or updates the hold's row, marked as changed by the write of `version`."""
     values = {
+        "version": version,
         "kind": hold.kind, "tenant_id": hold.tenant_id, "gpu_model": hold.gpu_model,
         "gpus": hold.gpus, "start": at(hold.start), "end": at(hold.end),
         "ends_at": at(hold.ends_at), "interruptible": hold.interruptible,
@@ -205,7 +239,7 @@ def sync_assignments(
     return len(gone) + sum(map(len, changed.values())) + len(added)
 
 
-def _chunks(ids: list[int], size: int = 5000) -> Iterator[list[int]]:
+def _chunks(ids: list[T], size: int = 5000) -> Iterator[list[T]]:
     """Id lists small enough for one IN (SQLite allows 32,766 parameters)."""
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
