@@ -28,7 +28,11 @@ Contract:
 Concurrency: one process lock around each session (the engine is not thread-safe), then the
 database's lock (PostgreSQL `SELECT … FOR UPDATE` of `placement_state`; SQLite writers are
 serialised by BEGIN IMMEDIATE). A process whose cached version is not the stored one
-rebuilds its engine before it decides anything, so two processes never place on stale data.
+brings its engine up to date before it decides anything, so two processes never place on
+stale data: every saved hold records the version of its write (`placement_holds.version`),
+so the engine moves its clock and reloads only the holds changed since its version
+(`placement_load.catch_up`); it is rebuilt from every stored hold instead when those
+changes are large (`PlacementCache.reload_share`) or catching up is not safe.
 """
 
 from __future__ import annotations
