@@ -166,3 +166,49 @@ def test_the_simulation_keeps_the_programs_holds_through_failures(
         events.c.subject == chat.holder))  # fmt: skip
     assert told
     assert all(tenant is None for _, tenant in told)  # the lab's holds: the operator's events
+
+
+def _quiet_until(until: datetime) -> AdvanceOptions:
+    return AdvanceOptions(until, seed=1, reliability=Reliability(0.0), experiments=False)
+
+
+def test_the_daily_chunks_book_a_short_program_as_capacity_frees(
+    db: Database, operator: Actor
+) -> None:
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    scenario = parse_scenario({
+        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
+                                                  "periods": 4},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "programs": [{"name": "serve", "kind": "inference", "gpu_models": ["H100"],
+                      "gpus": 16}],
+        "rental_requests": [{"id": "rfq-a", "customer": "a", "gpu_model": "H100", "gpus": 16,
+                             "start": "2027-01-04", "end": "2027-01-18",
+                             "price_per_gpu_hour": 3.0}],
+    })  # fmt: skip
+    fleet.import_scenario(db, operator.principal, scenario)
+    applied = plans.apply_plan(db, operator.principal, _planned(db, operator))
+    [serve] = applied.programs.holds  # 32 GPUs, one node spare, 16 leased to the 18th
+    assert (serve.placed, serve.short) == (8, 8)
+    booked_end = serve.end
+
+    early = advance(db, operator.principal, _quiet_until(datetime(2027, 1, 10, tzinfo=UTC)))
+    assert early.totals["program_gpus_recovered"] == 0  # the lease holds the rest until the 18th
+    done = advance(db, operator.principal, _quiet_until(datetime(2027, 1, 20, tzinfo=UTC)))
+
+    assert done.totals["program_gpus_recovered"] == 8
+    placer = read_placer(db)
+    extra = placer.hold(f"{serve.holder}+1")
+    assert extra.request.gpus == 8
+    assert extra.request.kind == HoldKind.TRAINING
+    assert extra.request.start == int(datetime(2027, 1, 18, tzinfo=UTC).timestamp())
+    assert extra.request.end == int(booked_end.timestamp())  # within the window booked
+    [told] = _rows(db, select(events.c.subject, events.c.data, events.c.at).where(
+        events.c.kind == "plan.programs_retried"))  # fmt: skip
+    assert told.subject == applied.plan_id
+    assert told.data["recovered_gpus"] == 8
+    assert told.data["still_short_gpus"] == 0
+    again = advance(db, operator.principal, _quiet_until(datetime(2027, 1, 25, tzinfo=UTC)))
+    assert again.totals["program_gpus_recovered"] == 8  # found once, not asked again

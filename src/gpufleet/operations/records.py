@@ -56,6 +56,7 @@ class Totals:
     experiments_refused_fragmented: int = 0  # … while enough GPUs were free in total
     busy_gpu_seconds: int = 0
     online_gpu_seconds: int = 0
+    program_gpus_recovered: int = 0  # short program GPUs found by daily retries (ADR 0010)
 
     @property
     def utilisation(self) -> float:

@@ -57,6 +57,7 @@ from gpufleet.placement import HOUR, HoldKind, seconds, set_node_state
 from gpufleet.services.database import Database
 from gpufleet.services.leasing import place_recorded_leases
 from gpufleet.services.placement import PlacementSession, placement_session
+from gpufleet.services.placement_programs import retry_short_programs
 
 MAX_SPAN = 400 * 24 * HOUR  # one run covers at most this much simulated time
 STALE_RUN = timedelta(minutes=10)  # a 'running' row not touched for this long was abandoned
@@ -176,6 +177,10 @@ def run_advance(
 # -- one chunk --------------------------------------------------------------------------------
 def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, end: int) -> None:
     conn, placer = s.conn, s.placer
+    # A chunk that starts on the grid first asks again for the programs' short GPUs (only
+    # there: a run cut short and resumed mid-chunk retries exactly when one run would).
+    started = s.clock
+    retried = retry_short_programs(s) if s.clock % (options.chunk_hours * HOUR) == 0 else None
     specs = fleet_repo.cluster_specs(conn)
     experiments, trace = None, None
     model, origin = row.experiment_model, seconds(row.experiments_origin)
@@ -192,7 +197,11 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
                     experiments=experiments, state=_sim_state(s, row.sim_state),
                     online=online_windows(placer.topology, specs))  # fmt: skip
     chunk = sim.run(end)
-    s.save(sorted(chunk.touched))
+    recovered = {r.holder for r in retried.recovered} if retried else set()
+    s.save(sorted(chunk.touched | recovered))
+    if retried is not None and retried.recovered:
+        news = [NewEvent("plan.programs_retried", str(retried.plan_id), None, retried.summary())]
+        events_repo.append(conn, news, at(started))
     for node, state, when, reason in chunk.node_changes:
         fleet_repo.set_node_state(conn, s.node_id(node), state, reason, at(when))
     complete_preemptions(conn, chunk.events)
@@ -204,6 +213,7 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
     repo.add_usage(conn, rows)
     totals = Totals.from_dict(row.totals)
     totals.merge(chunk.totals)
+    totals.program_gpus_recovered += retried.gpus if retried else 0
     repo.change(conn, metered_until=at(max(metered, floor_hour(end))), totals=totals.to_dict(),
                 sim_state=_sim_state_json(s, sim.state, trace.label if trace else
                                           row.sim_state.get("trace")),

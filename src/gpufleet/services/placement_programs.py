@@ -16,6 +16,8 @@ spares replace their failed nodes and accepts cannot preempt them):
   lab would refuse every accept in between. The response says how many were left for later.
 - Applying a plan releases, from now on, the program holds of the plans applied before it
   (a newer plan's allocation replaces theirs); re-applying the same plan keeps its holds.
+- What came up short is asked again by the simulation's daily chunks
+  (`retry_short_programs`), within the windows the last apply booked, as capacity frees.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gpufleet.adapters.db.repos import events as events_repo
 from gpufleet.adapters.db.repos import placement as placement_repo
 from gpufleet.adapters.db.repos.placement import at
 from gpufleet.domain.timeutil import parse_instant
@@ -125,6 +128,101 @@ def place_programs(
         holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
                                  placed, holder, reason))  # fmt: skip
     return ProgramsPlaced(holds, released, later)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """GPUs of a short program hold found later, booked as one more hold of the program."""
+
+    program: str
+    gpu_model: str
+    holder: str
+    gpus: int
+    start: int
+    end: int
+    still_short: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "program": self.program, "gpu_model": self.gpu_model, "holder": self.holder,
+            "gpus": self.gpus, "start": at(self.start).isoformat(),
+            "end": at(self.end).isoformat(), "still_short_gpus": self.still_short,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProgramsRetried:
+    plan_id: str | None  # the plan applied last (None: no plan applied yet)
+    recovered: list[Recovered]
+    still_short: int  # GPUs of that plan's booked windows still missing, after this retry
+
+    @property
+    def gpus(self) -> int:
+        return sum(r.gpus for r in self.recovered)
+
+    def summary(self) -> dict[str, Any]:
+        return {"recovered_gpus": self.gpus, "still_short_gpus": self.still_short,
+                "recovered": [r.to_dict() for r in self.recovered]}  # fmt: skip
+
+
+def retry_short_programs(s: PlacementSession) -> ProgramsRetried:
+    """Asks again, from the clock on, for what the last applied plan's program holds came up
+    short, within the windows its apply booked (ADR 0010): capacity freed since (leases
+    ended or released, failed nodes repaired) goes to the lab's programs before the next
+    apply. Each missing part is one more gang of whole blocks (`holder+N`), best effort as
+    at apply; what was found since (by earlier retries) is not asked twice. The caller
+    saves the recovered holders."""
+    applied = _last_programs_placed(s)
+    if applied is None:
+        return ProgramsRetried(None, [], 0)
+    plan_id, summary = applied
+    recovered: list[Recovered] = []
+    still = 0
+    for short in summary.get("short", []):
+        program, model = str(short["program"]), str(short["gpu_model"])
+        begin, end = max(_epoch(short["start"]), s.clock), _epoch(short["end"])
+        if end <= begin:
+            continue  # its window is over
+        family = _holder(plan_id, program, model, int(short["periods"][0]))
+        missing = int(short["wanted_gpus"]) - _booked_gpus(s, family, begin)
+        if missing <= 0:
+            continue
+        holder = _retry_name(s, family)
+        placed, _ = _gang(s, holder, model, missing, begin, end)
+        still += missing - placed
+        if placed:
+            recovered.append(Recovered(program, model, holder, placed, begin, end,
+                                       missing - placed))  # fmt: skip
+    return ProgramsRetried(plan_id, recovered, still)
+
+
+def _last_programs_placed(s: PlacementSession) -> tuple[str, dict[str, Any]] | None:
+    """The plan applied last and what its programs got (its `plan.programs_placed` event:
+    the event is the record, as for preemption notices)."""
+    last, after = None, 0
+    while page := events_repo.page(s.conn, tenant_id=None, after=after, limit=1000,
+                                   kind="plan.programs_placed"):  # fmt: skip
+        last, after = page[-1], page[-1].id
+    return None if last is None else (last.subject, last.data)
+
+
+def _booked_gpus(s: PlacementSession, family: str, begin: int) -> int:
+    """GPUs the program run `family` holds after `begin`: its hold, a re-booking (`~N`) and
+    the parts found by retries (`+N`)."""
+    ours = (f"{family}~", f"{family}+")
+    return sum(
+        hold.request.gpus
+        for holder, hold in s.placer.bookings.holds.items()
+        if (holder == family or holder.startswith(ours)) and not hold.ended and hold.end > begin
+    )
+
+
+def _retry_name(s: PlacementSession, family: str) -> str:
+    for n in range(1, 10_000):
+        name = f"{family}+{n}"
+        if name not in s.placer.bookings.holds and not placement_repo.known_holders(s.conn, [name]):
+            return name
+    raise AssertionError(f"no free name for a retry of {family!r}")
 
 
 Run = tuple[str, str, int, int, int, int, int]  # program, model, first, last, start, end, GPUs
