@@ -113,7 +113,7 @@ def test_an_error_inside_a_session_writes_nothing_and_drops_the_engine(small: Da
         assert conn.execute(select(func.count()).select_from(placement_holds)).scalar_one() == 0
 
 
-def test_a_process_with_an_old_version_rebuilds_before_it_decides(small: Database) -> None:
+def test_a_process_with_an_old_version_catches_up_before_it_decides(small: Database) -> None:
     a, b = PlacementCache(), PlacementCache()
     read_placer(small, a)
     read_placer(small, b)
@@ -124,7 +124,16 @@ def test_a_process_with_an_old_version_rebuilds_before_it_decides(small: Databas
     with placement_session(small, a) as s:
         assert "job-b" in set(s.placer.holders())
         assert not isinstance(s.placer.place(_training("job-a", 72)), Placement)
-    assert a.rebuilds == 2
+    assert a.rebuilds == 2  # its engine was empty: rebuilt (nothing to catch up from)
+    with placement_session(small, b) as s:
+        s.placer.release("job-b", s.clock)
+        s.save(["job-b"])
+    with placement_session(small, a) as s:  # now only job-b's change is reloaded
+        released = s.placer.hold("job-b")
+        assert released.end == released.request.start  # released before it began
+        assert released.live == 0  # none of its GPUs are held
+        assert isinstance(s.placer.place(_training("job-a", 72)), Placement)
+    assert (a.rebuilds, a.reloads) == (2, 1)
 
 
 def test_leases_recorded_from_a_scenario_are_placed_once(small: Database, operator: Actor) -> None:
