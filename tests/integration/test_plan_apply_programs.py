@@ -12,11 +12,12 @@ from sqlalchemy import select
 
 from gpufleet.adapters.db.tables import events
 from gpufleet.adapters.db.tables_placement import node_assignments, placement_holds
+from gpufleet.api.schemas.operations import OpsStatusOut
 from gpufleet.domain.errors import InvalidInput
 from gpufleet.operations import Reliability
 from gpufleet.placement import INTERNAL, HoldKind
 from gpufleet.planning.scenario import load_scenario_file, parse_scenario
-from gpufleet.services import fleet, plans
+from gpufleet.services import fleet, operations, plans
 from gpufleet.services.database import Database
 from gpufleet.services.operations import AdvanceOptions, advance
 from gpufleet.services.placement import read_placer
@@ -212,3 +213,5 @@ def test_the_daily_chunks_book_a_short_program_as_capacity_frees(
     assert told.data["still_short_gpus"] == 0
     again = advance(db, operator.principal, _quiet_until(datetime(2027, 1, 25, tzinfo=UTC)))
     assert again.totals["program_gpus_recovered"] == 8  # found once, not asked again
+    shown = OpsStatusOut.of(operations.status(db, operator.principal))  # what the API answers
+    assert shown.totals.program_gpus_recovered == 8

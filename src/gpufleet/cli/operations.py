@@ -118,6 +118,7 @@ def show(s: OpsStatusOut) -> None:
         ("experiments refused (fragmented) / waiting / abandoned",
          f"{t.experiments_refused:,} ({t.experiments_refused_fragmented:,}) / "
          f"{s.queued_experiments:,} / {t.experiments_abandoned:,}"),
+        ("program GPUs found by daily retries", f"{t.program_gpus_recovered:,}"),
     ])  # fmt: skip
     if s.experiment_trace:
         console.print(f"Experiments replayed from {s.experiment_trace}", highlight=False)

@@ -50,6 +50,9 @@ class OpsTotals(ApiModel):
     experiments_abandoned: int
     experiments_refused: int
     experiments_refused_fragmented: int
+    program_gpus_recovered: int = Field(
+        default=0, description="GPUs of short program holds that later daily retries found"
+    )
     busy_gpu_hours: float
     online_gpu_hours: float
     utilisation: float = Field(description="Busy GPU-hours / online GPU-hours")
