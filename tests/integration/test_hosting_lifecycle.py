@@ -6,8 +6,10 @@ replicas run; replicas stop and give their GPUs back when the server shuts down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +23,11 @@ from sqlalchemy import select, update
 from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
 from gpufleet.api.app import create_app
 from gpufleet.domain.errors import Unavailable
+from gpufleet.hosting import repo
 from gpufleet.hosting import runtime as runtime_module
 from gpufleet.hosting.fake_upstream import FakeUpstream
-from gpufleet.hosting.replicas import holder_name
-from gpufleet.hosting.runtime import HostingRuntime
+from gpufleet.hosting.replicas import Ledger, holder_name
+from gpufleet.hosting.runtime import HostingRuntime, make_backend
 from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
 from gpufleet.planning.scenario import load_scenario_file
 from gpufleet.services import fleet, hosting
@@ -211,6 +214,8 @@ def test_a_start_without_capacity_is_logged_retried_and_does_not_stop_startup(
 
 STAND_IN = """# vLLM's OpenAI server for tests: the same command line, a fake model behind it.
 import argparse
+import os
+import time
 
 import uvicorn
 
@@ -220,6 +225,13 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--served-model-name", required=True)
 args, _ = parser.parse_known_args()
+if os.environ.get("STAND_IN_PIDS"):  # where a test finds every server it must end
+    open(os.path.join(os.environ["STAND_IN_PIDS"], str(os.getpid())), "w").close()
+if os.environ.get("STAND_IN_ONE_FAST"):  # the first server loads at once, the others slowly
+    try:
+        os.close(os.open(os.environ["STAND_IN_ONE_FAST"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(60)
 uvicorn.run(FakeUpstream(words=[" from", " vllm"]), host="127.0.0.1", port=args.port,
             log_level="warning")
 """
@@ -327,3 +339,54 @@ def test_a_model_that_cannot_load_is_unavailable_and_leaves_no_replica_running(
     with sqlite_db.read() as conn:
         states = conn.execute(select(deployment_replicas.c.state)).scalars().all()
     assert states == ["stopped"]
+
+
+def test_a_shutdown_while_vllm_servers_load_stops_the_ones_already_up_too(
+    sqlite_db: Database, vllm_stand_in: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("STAND_IN_PIDS", str(pids))
+    monkeypatch.setenv("STAND_IN_ONE_FAST", str(tmp_path / "first"))
+    operator = make_operator(sqlite_db).principal
+    fleet.import_scenario(sqlite_db, operator, load_scenario_file(EXAMPLES / "small.yaml"))
+    model = {"name": "big", "source": "dir:/models/big", "backend": "vllm", "gpu_model": "H100",
+             "gpus_per_replica": 8}  # fmt: skip
+    hosting.create_model(sqlite_db, operator, ModelCreate.model_validate(model))
+    hosting.create_deployment(sqlite_db, operator, DeploymentCreate(name="big", model="big"))
+    with sqlite_db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "big")
+    assert deployment is not None
+    pool = make_backend(deployment, Ledger(sqlite_db, deployment))
+
+    async def shut_down_while_one_loads() -> None:
+        start = asyncio.create_task(pool.scale_to(2))
+        deadline = time.monotonic() + DEADLINE_S
+        while not await asyncio.to_thread(running_rows, sqlite_db, "big"):
+            assert time.monotonic() < deadline, "the fast server did not come up"
+            await asyncio.sleep(0.05)
+        start.cancel()  # what the runtime's close does to a start in progress
+        with pytest.raises(asyncio.CancelledError):
+            await start
+        await pool.close()
+
+    try:
+        asyncio.run(shut_down_while_one_loads())
+        with sqlite_db.read() as conn:
+            rows = conn.execute(select(deployment_replicas.c.id, deployment_replicas.c.state))
+            replicas = {row.id: row.state for row in rows}
+        assert list(replicas.values()) == ["stopped", "stopped"], "the one up is stopped too"
+        assert [held_gpus(sqlite_db, holder_name("big", i)) for i in replicas] == [0, 0]
+        assert [p for p in pids.iterdir() if _alive(int(p.name))] == [], "no server left"
+    finally:
+        for pid in pids.iterdir():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid.name), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -254,11 +254,10 @@ class VllmPool:
             replicas = min(replicas, 1)
         missing = replicas - len(self._replicas)
         if missing > 0:  # load side by side: a large model takes minutes per server
-            started = await asyncio.gather(
-                *(self._start_replica() for _ in range(missing)), return_exceptions=True
+            outcomes = await asyncio.gather(
+                *(self._add_replica() for _ in range(missing)), return_exceptions=True
             )
-            self._replicas += [r for r in started if isinstance(r, _Replica)]
-            failed = [e for e in started if isinstance(e, BaseException)]
+            failed = [e for e in outcomes if isinstance(e, BaseException)]
             if failed:
                 raise failed[0]
         while len(self._replicas) > replicas:
@@ -266,6 +265,11 @@ class VllmPool:
 
     async def close(self) -> None:
         await self.scale_to(0)
+
+    async def _add_replica(self) -> None:
+        # Each server joins the pool the moment it serves, not when all have loaded: a
+        # cancelled gather (shutdown) drops its results, and close() must still stop it.
+        self._replicas.append(await self._start_replica())
 
     async def _start_replica(self) -> _Replica:
         replica_id = await asyncio.to_thread(self._ledger.started)
