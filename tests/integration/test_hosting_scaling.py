@@ -118,3 +118,27 @@ def test_a_request_during_the_start_of_min_replicas_waits_and_starts_no_second_s
         assert backend.replicas == 0
 
     asyncio.run(run())
+
+
+def test_a_runtime_closed_while_it_reads_what_to_start_starts_nothing_after(
+    sqlite_db: Database,
+) -> None:
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="m", source="dir:/nowhere"))
+    bounds = DeploymentCreate(name="warm", model="m", min_replicas=1, max_replicas=1)
+    hosting.create_deployment(sqlite_db, operator, bounds)
+    made: list[FakeBackend] = []
+
+    async def run() -> None:
+        def factory(deployment: Deployment, ledger: Ledger) -> FakeBackend:
+            made.append(FakeBackend())
+            return made[-1]
+
+        runtime = HostingRuntime(sqlite_db, backend_factory=factory)  # type: ignore[arg-type]
+        runtime.begin()  # reads the deployments in a thread ...
+        await runtime.close()  # ... and the app shuts down before that read is back
+        runtime.wake("warm")  # an operator's change arriving as it shuts down
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run())
+    assert made == [], "replicas started after the close would run unrouted, never stopped"

@@ -119,6 +119,7 @@ class HostingRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._launching: dict[str, asyncio.Task[None]] = {}  # starts of min replicas
         self._failed: dict[str, tuple[int, float]] = {}  # failed starts: count, next try
+        self._closed = False  # shutting down: start nothing more
         _LIVE.add(self)
         _serving_gc()
 
@@ -202,8 +203,8 @@ class HostingRuntime:
         """Deployment `name` was created or re-bounded by this process (from any thread):
         start its min replicas now, not at the scaler's next look."""
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # not serving yet: begin() or the first request will
+        if loop is None or loop.is_closed() or self._closed:
+            return  # not serving yet (begin() or the first request will), or no more
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(lambda: self._spawn(self._start_named(name)))
 
@@ -239,8 +240,8 @@ class HostingRuntime:
         starting, or (unless `now`: the operator just changed it) a failed start's back-off
         has not passed."""
         name = deployment.name
-        if name in self._running or name in self._launching:
-            return
+        if self._closed or name in self._running or name in self._launching:
+            return  # closed: a read in flight at shutdown must not start what none stops
         failed = self._failed.get(name)
         if failed is not None and not now and time.monotonic() < failed[1]:
             return
@@ -356,6 +357,7 @@ class HostingRuntime:
         return {name: r.backend.replica_count() for name, r in self._running.items()}
 
     async def close(self) -> None:
+        self._closed = True
         if self._scaler is not None:
             self._scaler.cancel()
             self._scaler = None
