@@ -87,3 +87,20 @@ def test_a_replica_the_fleet_cannot_hold_is_refused_and_not_recorded(
         Ledger(db, deployment).started()
     with db.read() as conn:
         assert conn.execute(select(deployment_replicas)).all() == []
+
+
+def test_gpus_off_the_fleet_name_no_placement_holder(db: Database, operator: Actor) -> None:
+    """A vLLM server on GPUs the fleet does not manage (no gpu_model) holds no placement:
+    its replicas list names none, rather than a holder that does not exist."""
+    principal = operator.principal
+    model = ModelCreate(name="m", source="url:http://127.0.0.1:9", backend="vllm",
+                        gpus_per_replica=2)  # fmt: skip
+    hosting.create_model(db, principal, model)
+    hosting.create_deployment(db, principal, DeploymentCreate(name="d", model="m"))
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "d")
+    assert deployment is not None
+    Ledger(db, deployment).started()
+    [replica] = hosting.list_replicas(db, principal, "d")
+    assert (replica.gpus, replica.holder, replica.nodes) == (2, None, [])
+    assert holder_name("d", replica.id) not in set(read_placer(db).holders())

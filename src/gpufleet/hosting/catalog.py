@@ -44,6 +44,12 @@ class HostedModel:
     output_price_micros: int
     created_at: datetime
 
+    @property
+    def on_fleet(self) -> bool:
+        """Its replicas are placements on the fleet's GPUs (else on GPUs, or CPUs, that the
+        fleet does not manage: a server the operator runs, or the gateway process)."""
+        return self.gpu_model is not None and self.gpus_per_replica > 0
+
 
 @dataclass(frozen=True)
 class Deployment:

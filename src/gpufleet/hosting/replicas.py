@@ -28,8 +28,7 @@ class Ledger:
     def __init__(self, db: Database, deployment: Deployment) -> None:
         self._db = db
         self._deployment = deployment
-        model = deployment.model
-        self._on_fleet = model.gpu_model is not None and model.gpus_per_replica > 0
+        self._on_fleet = deployment.model.on_fleet
 
     def started(self) -> int:
         model = self._deployment.model

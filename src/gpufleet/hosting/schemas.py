@@ -154,7 +154,8 @@ class ReplicaOut(ApiModel):
         description="Where a model server replica answers; null for one in the gateway process"
     )
     holder: str | None = Field(
-        description="The placement holding its fleet GPUs (a GPU replica); null on CPU"
+        description="The placement holding its fleet GPUs; null for a replica on CPU or on "
+        "GPUs the fleet does not manage (a model without gpu_model)"
     )
     nodes: list[ReplicaNode]
 

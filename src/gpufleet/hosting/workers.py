@@ -26,8 +26,7 @@ def starts_per_process(deployment: Deployment) -> bool:
     model = deployment.model
     if model.backend is not BackendKind.VLLM:
         return False  # transformers: per process by design (see the module docstring)
-    on_fleet = model.gpu_model is not None and model.gpus_per_replica > 0
-    return not model.source.startswith("url:") or on_fleet
+    return not model.source.startswith("url:") or model.on_fleet
 
 
 def serve_workers() -> int:

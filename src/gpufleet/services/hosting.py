@@ -188,7 +188,8 @@ def list_replicas(
         if deployment is None:
             raise NotFound.of("deployment", name)
         rows = repo.replicas_of(conn, deployment.id, state, limit)
-        holders = {r.id: holder_name(name, r.id) for r in rows if r.gpus > 0}
+        on_fleet = deployment.model.on_fleet  # else no placement holds its GPUs
+        holders = {r.id: holder_name(name, r.id) for r in rows if on_fleet and r.gpus > 0}
         held = repo.nodes_held_by(conn, list(holders.values()))
     return [
         ReplicaOut(
