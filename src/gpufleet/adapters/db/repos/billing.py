@@ -43,6 +43,14 @@ def insert_ignoring_duplicates(
     return list(conn.execute(statement, list(rows)).scalars())
 
 
+def add_metered_hours(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Store hourly usage rows; a (lease, hour) stored before is left as it was (the row
+    billing rated). Returns how many were new. One insert that skips existing keys rather
+    than a read and then an insert: a writer of the same hour at the same time on
+    PostgreSQL makes this one wait and skip, not fail on the key."""
+    return len(insert_ignoring_duplicates(conn, lease_usage_hours, rows))
+
+
 # --- month aggregates -------------------------------------------------------------------
 
 
