@@ -39,6 +39,25 @@ def _small(db: Database, operator: Actor) -> str:
     return _planned(db, operator, force_reject=["rfq-3"])  # 1,152 GB200 in one pod: no room
 
 
+def _tiny(db: Database, operator: Actor, lease_end: str) -> None:
+    """Four H100 nodes (one kept spare), a program wanting 16 GPUs and a 16-GPU lease from
+    the horizon's start to `lease_end`: the program gets 8 GPUs while the lease runs."""
+    db.clock = lambda: NOW  # type: ignore[method-assign]
+    scenario = parse_scenario({
+        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
+                                                  "periods": 4},
+        "gpu_models": [{"name": "H100"}],
+        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
+                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
+        "programs": [{"name": "serve", "kind": "inference", "gpu_models": ["H100"],
+                      "gpus": 16}],
+        "rental_requests": [{"id": "rfq-a", "customer": "a", "gpu_model": "H100", "gpus": 16,
+                             "start": "2027-01-04", "end": lease_end,
+                             "price_per_gpu_hour": 3.0}],
+    })  # fmt: skip
+    fleet.import_scenario(db, operator.principal, scenario)
+
+
 def _rows(db: Database, query: Any) -> list[Any]:
     with db.read() as conn:
         return list(conn.execute(query))
@@ -118,20 +137,7 @@ def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator
 def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
     db: Database, operator: Actor
 ) -> None:
-    db.clock = lambda: NOW  # type: ignore[method-assign]
-    scenario = parse_scenario({
-        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
-                                                  "periods": 4},
-        "gpu_models": [{"name": "H100"}],
-        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
-                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
-        "programs": [{"name": "serve", "kind": "inference", "gpu_models": ["H100"],
-                      "gpus": 16}],
-        "rental_requests": [{"id": "rfq-a", "customer": "a", "gpu_model": "H100", "gpus": 16,
-                             "start": "2027-01-04", "end": "2027-02-01",
-                             "price_per_gpu_hour": 3.0}],
-    })  # fmt: skip
-    fleet.import_scenario(db, operator.principal, scenario)
+    _tiny(db, operator, lease_end="2027-02-01")
     plan_id = _planned(db, operator)
 
     applied = plans.apply_plan(db, operator.principal, plan_id)
@@ -176,20 +182,7 @@ def _quiet_until(until: datetime) -> AdvanceOptions:
 def test_the_daily_chunks_book_a_short_program_as_capacity_frees(
     db: Database, operator: Actor
 ) -> None:
-    db.clock = lambda: NOW  # type: ignore[method-assign]
-    scenario = parse_scenario({
-        "version": 1, "name": "tiny", "horizon": {"start": "2027-01-04", "period": "week",
-                                                  "periods": 4},
-        "gpu_models": [{"name": "H100"}],
-        "clusters": [{"name": "t", "gpu_model": "H100", "gpus_per_node": 8,
-                      "nodes_per_block": 1, "blocks_per_pod": 4, "pods": 1}],
-        "programs": [{"name": "serve", "kind": "inference", "gpu_models": ["H100"],
-                      "gpus": 16}],
-        "rental_requests": [{"id": "rfq-a", "customer": "a", "gpu_model": "H100", "gpus": 16,
-                             "start": "2027-01-04", "end": "2027-01-18",
-                             "price_per_gpu_hour": 3.0}],
-    })  # fmt: skip
-    fleet.import_scenario(db, operator.principal, scenario)
+    _tiny(db, operator, lease_end="2027-01-18")
     applied = plans.apply_plan(db, operator.principal, _planned(db, operator))
     [serve] = applied.programs.holds  # 32 GPUs, one node spare, 16 leased to the 18th
     assert (serve.placed, serve.short) == (8, 8)

@@ -123,7 +123,7 @@ def place_programs(
                                      placed, holder, None))  # fmt: skip
             continue
         if taken:  # booked once and released by a newer plan since: book it under a new name
-            holder = _fresh(s, holder)
+            holder = _unused_name(s, holder, "~", 2)
         placed, reason = _gang(s, holder, model, wanted, begin, end)
         holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
                                  placed, holder, reason))  # fmt: skip
@@ -187,7 +187,7 @@ def retry_short_programs(s: PlacementSession) -> ProgramsRetried:
         missing = int(short["wanted_gpus"]) - _booked_gpus(s, family, begin)
         if missing <= 0:
             continue
-        holder = _retry_name(s, family)
+        holder = _unused_name(s, family, "+", 1)
         placed, _ = _gang(s, holder, model, missing, begin, end)
         still += missing - placed
         if placed:
@@ -215,14 +215,6 @@ def _booked_gpus(s: PlacementSession, family: str, begin: int) -> int:
         for holder, hold in s.placer.bookings.holds.items()
         if (holder == family or holder.startswith(ours)) and not hold.ended and hold.end > begin
     )
-
-
-def _retry_name(s: PlacementSession, family: str) -> str:
-    for n in range(1, 10_000):
-        name = f"{family}+{n}"
-        if name not in s.placer.bookings.holds and not placement_repo.known_holders(s.conn, [name]):
-            return name
-    raise AssertionError(f"no free name for a retry of {family!r}")
 
 
 Run = tuple[str, str, int, int, int, int, int]  # program, model, first, last, start, end, GPUs
@@ -291,12 +283,15 @@ def _booked(s: PlacementSession, holder: str, end: int) -> bool:
     return not hold.ended and hold.end >= end
 
 
-def _fresh(s: PlacementSession, holder: str) -> str:
-    for n in range(2, 10_000):
-        name = f"{holder}~{n}"
+def _unused_name(s: PlacementSession, holder: str, mark: str, first: int) -> str:
+    """`holder` + `mark` + the first number from `first` that no hold has, in the engine or
+    stored (a hold over before the clock is no longer in the engine but keeps its name):
+    `~N` re-books a released program hold, `+N` is a retry's part (`_booked_gpus`)."""
+    for n in range(first, 10_000):
+        name = f"{holder}{mark}{n}"
         if name not in s.placer.bookings.holds and not placement_repo.known_holders(s.conn, [name]):
             return name
-    raise AssertionError(f"no free name for {holder!r}")
+    raise AssertionError(f"no free name for {holder!r}{mark}N")
 
 
 def _holder(plan_id: str, program: str, model: str, first: int) -> str:
