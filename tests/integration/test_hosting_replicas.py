@@ -3,12 +3,18 @@ placement on the fleet held by the internal tenant `hosting`, given back when it
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
 import pytest
 from sqlalchemy import select, update
 
 from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
 from gpufleet.domain.errors import Unavailable
 from gpufleet.hosting import repo
+from gpufleet.hosting.backends.vllm_backend import VllmPool
+from gpufleet.hosting.catalog import Deployment
 from gpufleet.hosting.replicas import Ledger, holder_name
 from gpufleet.hosting.schemas import DeploymentCreate, ModelCreate
 from gpufleet.planning.scenario import load_scenario_file
@@ -104,3 +110,43 @@ def test_gpus_off_the_fleet_name_no_placement_holder(db: Database, operator: Act
     [replica] = hosting.list_replicas(db, principal, "d")
     assert (replica.gpus, replica.holder, replica.nodes) == (2, None, [])
     assert holder_name("d", replica.id) not in set(read_placer(db).holders())
+
+
+class SlowToRecord(Ledger):
+    """The real ledger, taking a moment to write (a busy database) once it has begun."""
+
+    def __init__(self, db: Database, deployment: Deployment) -> None:
+        super().__init__(db, deployment)
+        self.writing = threading.Event()
+
+    def started(self) -> int:
+        self.writing.set()
+        time.sleep(0.2)
+        return super().started()
+
+
+def test_a_start_cancelled_while_its_row_is_written_leaves_it_stopped(
+    db: Database, operator: Actor
+) -> None:
+    """Shutdown cancels starts in progress; the thread writing the row and GPU hold runs
+    on regardless, so what it wrote must be recorded stopped, not left `starting`."""
+    _deployment(db, operator, gpus=8)
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "big")
+    assert deployment is not None
+    ledger = SlowToRecord(db, deployment)
+    pool = VllmPool("url:http://127.0.0.1:9", "big", 8, 4096, ledger)
+
+    async def cancel_while_writing() -> None:
+        start = asyncio.create_task(pool.scale_to(1))
+        await asyncio.to_thread(ledger.writing.wait, 10)
+        start.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await start
+
+    asyncio.run(cancel_while_writing())
+    with db.read() as conn:
+        rows = conn.execute(select(deployment_replicas.c.id, deployment_replicas.c.state)).all()
+    assert [state for _, state in rows] == ["stopped"]
+    holder = holder_name("big", rows[0].id)
+    assert read_placer(db).hold(holder).end == read_placer(db).clock, "its GPUs given back"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -79,3 +81,17 @@ class ReplicaLedger(Protocol):
         """It serves now (a model server at `endpoint`; None: in this process)."""
 
     def stopped(self, replica_id: int) -> None: ...
+
+
+async def record_start(ledger: ReplicaLedger) -> int:
+    """`ledger.started()` in a thread. A cancellation meanwhile (shutdown) does not stop that
+    thread: the row and GPU hold it writes are recorded stopped before the cancellation goes
+    on, or they would stay `starting`, holding GPUs, for ever."""
+    writing = asyncio.ensure_future(asyncio.to_thread(ledger.started))
+    try:
+        return await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # refused (no capacity): nothing to undo
+            replica_id = await writing
+            await asyncio.to_thread(ledger.stopped, replica_id)
+        raise

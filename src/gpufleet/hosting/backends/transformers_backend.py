@@ -24,6 +24,7 @@ from gpufleet.hosting.backends.base import (
     OnceUsage,
     ReplicaLedger,
     UsageCallback,
+    record_start,
 )
 from gpufleet.hosting.backends.textstream import TextStream
 from gpufleet.hosting.catalog import ModelFiles
@@ -175,7 +176,7 @@ class TransformersPool:
 
     async def scale_to(self, replicas: int) -> None:
         while len(self._threads) < replicas:
-            replica_id = await asyncio.to_thread(self._ledger.started)
+            replica_id = await record_start(self._ledger)
             try:
                 # The weights load before the replica counts as running, so a replica
                 # started ahead of use (min_replicas) spares its first caller the wait.

@@ -30,6 +30,7 @@ from gpufleet.hosting.backends.base import (
     OnceUsage,
     ReplicaLedger,
     UsageCallback,
+    record_start,
 )
 from gpufleet.hosting.backends.upstream_http import UpstreamClient, UpstreamError
 from gpufleet.hosting.metering import Usage
@@ -272,26 +273,27 @@ class VllmPool:
         self._replicas.append(await self._start_replica())
 
     async def _start_replica(self) -> _Replica:
-        replica_id = await asyncio.to_thread(self._ledger.started)
+        replica_id = await record_start(self._ledger)
         if self._fixed:
             url = self._source[4:].rstrip("/")
-            await asyncio.to_thread(self._ledger.ready, replica_id, url)
-            return _Replica(url, replica_id, UpstreamClient(url))
-        port = _free_port()
-        path = self._source.partition(":")[2]
-        command = vllm_command(path, self._served_name, port, self._gpus, self._context)
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "VLLM_NO_USAGE_STATS": "1"},
-        )
-        url = f"http://127.0.0.1:{port}"
-        replica = _Replica(url, replica_id, UpstreamClient(url), process)
+            replica = _Replica(url, replica_id, UpstreamClient(url))
+        else:
+            port = _free_port()
+            path = self._source.partition(":")[2]
+            command = vllm_command(path, self._served_name, port, self._gpus, self._context)
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "VLLM_NO_USAGE_STATS": "1"},
+            )
+            url = f"http://127.0.0.1:{port}"
+            replica = _Replica(url, replica_id, UpstreamClient(url), process)
         try:
-            await self._wait_healthy(replica)
+            if replica.process is not None:
+                await self._wait_healthy(replica)
             await asyncio.to_thread(self._ledger.ready, replica_id, url)
-        except asyncio.CancelledError:  # the gateway shuts down while it loads
+        except BaseException:  # it did not come up, the gateway shuts down, or no database
             await asyncio.shield(self._stop_replica(replica))
             raise
         return replica
@@ -308,8 +310,7 @@ class VllmPool:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(1.0)
-        await self._stop_replica(replica)
-        raise Unavailable("a vLLM replica did not become healthy")
+        raise Unavailable("a vLLM replica did not become healthy")  # the caller stops it
 
     async def _stop_replica(self, replica: _Replica) -> None:
         replica.client.close()
