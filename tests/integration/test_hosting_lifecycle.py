@@ -227,6 +227,8 @@ parser.add_argument("--served-model-name", required=True)
 args, _ = parser.parse_known_args()
 if os.environ.get("STAND_IN_PIDS"):  # where a test finds every server it must end
     open(os.path.join(os.environ["STAND_IN_PIDS"], str(os.getpid())), "w").close()
+if os.environ.get("STAND_IN_FAIL"):  # a model that cannot load: the server exits
+    raise SystemExit(1)
 if os.environ.get("STAND_IN_ONE_FAST"):  # the first server loads at once, the others slowly
     try:
         os.close(os.open(os.environ["STAND_IN_ONE_FAST"], os.O_CREAT | os.O_EXCL))
@@ -341,6 +343,32 @@ def test_a_model_that_cannot_load_is_unavailable_and_leaves_no_replica_running(
     assert states == ["stopped"]
 
 
+def _big_vllm_pool(db: Database) -> Any:
+    operator = make_operator(db).principal
+    fleet.import_scenario(db, operator, load_scenario_file(EXAMPLES / "small.yaml"))
+    model = {"name": "big", "source": "dir:/models/big", "backend": "vllm", "gpu_model": "H100",
+             "gpus_per_replica": 8}  # fmt: skip
+    hosting.create_model(db, operator, ModelCreate.model_validate(model))
+    hosting.create_deployment(db, operator, DeploymentCreate(name="big", model="big"))
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "big")
+    assert deployment is not None
+    return make_backend(deployment, Ledger(db, deployment))
+
+
+def test_a_vllm_server_that_exits_while_loading_is_unavailable_and_gives_its_gpus_back(
+    sqlite_db: Database, vllm_stand_in: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAND_IN_FAIL", "1")
+    pool = _big_vllm_pool(sqlite_db)
+    with pytest.raises(Unavailable, match="did not become healthy"):
+        asyncio.run(pool.scale_to(1))
+    with sqlite_db.read() as conn:
+        [row] = conn.execute(select(deployment_replicas.c.id, deployment_replicas.c.state))
+    assert row.state == "stopped"
+    assert held_gpus(sqlite_db, holder_name("big", row.id)) == 0
+
+
 def test_a_shutdown_while_vllm_servers_load_stops_the_ones_already_up_too(
     sqlite_db: Database, vllm_stand_in: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -348,16 +376,7 @@ def test_a_shutdown_while_vllm_servers_load_stops_the_ones_already_up_too(
     pids.mkdir()
     monkeypatch.setenv("STAND_IN_PIDS", str(pids))
     monkeypatch.setenv("STAND_IN_ONE_FAST", str(tmp_path / "first"))
-    operator = make_operator(sqlite_db).principal
-    fleet.import_scenario(sqlite_db, operator, load_scenario_file(EXAMPLES / "small.yaml"))
-    model = {"name": "big", "source": "dir:/models/big", "backend": "vllm", "gpu_model": "H100",
-             "gpus_per_replica": 8}  # fmt: skip
-    hosting.create_model(sqlite_db, operator, ModelCreate.model_validate(model))
-    hosting.create_deployment(sqlite_db, operator, DeploymentCreate(name="big", model="big"))
-    with sqlite_db.read() as conn:
-        deployment = repo.deployment_by_name(conn, "big")
-    assert deployment is not None
-    pool = make_backend(deployment, Ledger(sqlite_db, deployment))
+    pool = _big_vllm_pool(sqlite_db)
 
     async def shut_down_while_one_loads() -> None:
         start = asyncio.create_task(pool.scale_to(2))
