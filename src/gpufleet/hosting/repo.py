@@ -160,7 +160,7 @@ def stop_replica(conn: Connection, replica_id: int, now: datetime) -> None:
 
 
 def replicas_of(conn: Connection, deployment_id: int, state: str | None, limit: int) -> list[Any]:
-    """A deployment's replica rows, newest first (`state`: only running or stopped ones)."""
+    """A deployment's replica rows, newest first (`state`: only the rows in that state)."""
     table = deployment_replicas
     query = select(table).where(table.c.deployment_id == deployment_id)
     if state is not None:
