@@ -192,7 +192,7 @@ def adjust(
             console.print(f"{done.month}: nothing late to bill")
             continue
         console.print(
-            f"{done.month}: {len(done.invoice_ids)} adjustment invoices, "
+            f"{done.month}: {len(done.invoice_ids)} invoices for late usage, "
             f"${done.total_usd:,.2f} in all",
             highlight=False,
         )

@@ -50,7 +50,10 @@ class CloseMonthOut(ApiModel):
 
 class AdjustMonthOut(ApiModel):
     month: str
-    invoice_ids: list[str] = Field(description="adjustment invoices written by this call")
+    invoice_ids: list[str] = Field(
+        description="invoices written by this call: adjustments (`-A<n>`), or the month's own "
+        "for a tenant whose usage all came after the close"
+    )
     total_micros: int = Field(description="their totals summed; negative: more credited")
     total_usd: float
 
