@@ -142,3 +142,47 @@ def test_a_runtime_closed_while_it_reads_what_to_start_starts_nothing_after(
 
     asyncio.run(run())
     assert made == [], "replicas started after the close would run unrouted, never stopped"
+
+
+class LoadsSlowly(FakeBackend):
+    """A replica added by the scaler loads for a minute; cancelled, it takes a moment to
+    stop its half-started server (as a vLLM one does: terminate, wait, record it stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = asyncio.Event()
+        self.cleaned_up = False
+
+    async def scale_to(self, replicas: int) -> None:
+        if 1 <= self.replicas < replicas:
+            self.loading.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                await asyncio.shield(asyncio.sleep(0.2))
+                self.cleaned_up = True
+                raise
+        self.replicas = replicas
+
+
+def test_close_waits_for_a_scale_up_in_progress_to_clean_up(sqlite_db: Database) -> None:
+    """At shutdown the database may go right after close(): what the scaler was starting
+    must be stopped and recorded before close() returns, not later."""
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="m", source="dir:/nowhere"))
+    bounds = DeploymentCreate(name="m", model="m", max_replicas=3, scale_target=1)
+    hosting.create_deployment(sqlite_db, operator, bounds)
+    backend = LoadsSlowly()
+
+    async def run() -> bool:
+        def factory(deployment: Deployment, ledger: Ledger) -> LoadsSlowly:
+            return backend
+
+        runtime = HostingRuntime(sqlite_db, backend_factory=factory)
+        await runtime.backend_for(runtime.deployment_for("m", None))
+        backend.depth = 3  # the scaler adds replicas within a second
+        await asyncio.wait_for(backend.loading.wait(), 10)
+        await runtime.close()
+        return backend.cleaned_up
+
+    assert asyncio.run(run()), "close() returned before the half-started replica was stopped"

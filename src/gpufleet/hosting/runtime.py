@@ -358,13 +358,15 @@ class HostingRuntime:
 
     async def close(self) -> None:
         self._closed = True
+        # Cancelled, a start in progress (the scaler's or a launch of min replicas) stops
+        # what it had begun; wait for that, as the database may go right after close().
+        starts = list(self._launching.values())
         if self._scaler is not None:
-            self._scaler.cancel()
+            starts.append(self._scaler)
             self._scaler = None
-        launching = list(self._launching.values())
-        for task in launching:
-            task.cancel()  # backend_for stops what it had started
-        await asyncio.gather(*launching, return_exceptions=True)
+        for task in starts:
+            task.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
         for running in self._running.values():
             await running.backend.close()
         self._running.clear()
