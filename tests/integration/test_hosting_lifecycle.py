@@ -88,9 +88,15 @@ def gpu_model_body(name: str, url: str, gpus: int = 8) -> dict[str, Any]:
 
 
 def test_min_replicas_start_when_the_deployment_is_created_not_on_the_first_request(
-    live_server: LiveServer, operator: Actor, upstream: tuple[FakeUpstream, str]
+    live_server: LiveServer,
+    operator: Actor,
+    upstream: tuple[FakeUpstream, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, url = upstream
+    # The scaler's own look comes every CACHE_S: pushed past the deadline, only the API's
+    # wake() can start these replicas in time.
+    monkeypatch.setattr(runtime_module, "CACHE_S", 10 * DEADLINE_S)
     with live_server.client(operator) as op:
         import_small(op)
         expect(op.post("/v1/admin/models", json=gpu_model_body("big", url)), 201)
