@@ -186,3 +186,31 @@ def test_close_waits_for_a_scale_up_in_progress_to_clean_up(sqlite_db: Database)
         return backend.cleaned_up
 
     assert asyncio.run(run()), "close() returned before the half-started replica was stopped"
+
+
+class FailsToClose(FakeBackend):
+    async def close(self) -> None:
+        raise RuntimeError("the database went away")
+
+
+def test_one_deployment_failing_to_close_does_not_keep_the_others_running(
+    sqlite_db: Database,
+) -> None:
+    operator = make_operator(sqlite_db).principal
+    hosting.create_model(sqlite_db, operator, ModelCreate(name="m", source="dir:/nowhere"))
+    for name in ("a", "b"):
+        hosting.create_deployment(sqlite_db, operator, DeploymentCreate(name=name, model="m"))
+    made: dict[str, FakeBackend] = {}
+
+    def factory(deployment: Deployment, ledger: Ledger) -> FakeBackend:
+        made[deployment.name] = FailsToClose() if deployment.name == "a" else FakeBackend()
+        return made[deployment.name]
+
+    async def run() -> None:
+        runtime = HostingRuntime(sqlite_db, backend_factory=factory)  # type: ignore[arg-type]
+        for name in ("a", "b"):
+            await runtime.backend_for(runtime.deployment_for(name, None))
+        await runtime.close()
+
+    asyncio.run(run())
+    assert made["b"].replicas == 0, "b's replicas are stopped although a's close failed"

@@ -368,7 +368,10 @@ class HostingRuntime:
             task.cancel()
         await asyncio.gather(*starts, return_exceptions=True)
         for running in self._running.values():
-            await running.backend.close()
+            try:
+                await running.backend.close()
+            except Exception:  # the others still stop and give their GPUs back
+                log.exception("stopping the replicas of %s failed", running.deployment.name)
         self._running.clear()
         self.meter.flush()
 
