@@ -30,6 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # 0008 recorded a replica `running` from its start (GPUs held, server loading or not).
+    op.execute("UPDATE deployment_replicas SET state = 'running' WHERE state = 'starting'")
     with op.batch_alter_table("deployment_replicas") as batch:
         batch.drop_constraint(op.f(_STATE), type_="check")
         batch.create_check_constraint(op.f(_STATE), "state IN ('running', 'stopped')")
