@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gpufleet.adapters.db.tables_billing import invoices
-from gpufleet.billing import Month
+from gpufleet.billing import CreditTier, Month
 from gpufleet.billing.invoice import invoice_id
 from gpufleet.domain.errors import Conflict, Forbidden
 from gpufleet.services import billing, billing_adjust, billing_queries, events
@@ -247,3 +247,20 @@ def test_a_tenant_whose_usage_all_came_late_gets_the_months_invoice(
     (second,) = billing_adjust.adjust_month(db, operator.principal, "2026-01").invoice_ids
     assert second == f"{first}-A1"
     assert _billed(db, gamma.tenant_id) == (2, _net(db, [], gamma.tenant_id))
+
+
+def test_an_adjustment_keeps_the_tiers_its_month_was_billed_with(
+    db: Database, operator: Actor, world
+) -> None:
+    """Contract tiers set after the close (50% below 99.9%) do not reach January: its late
+    rows are re-rated with the default tiers it was invoiced with (30% below 99%)."""
+    acme = world["acme"]
+    harsh = [CreditTier(999_000, 500_000)]
+    billing_queries.set_tiers(db, operator.principal, "acme-r1", harsh)
+    add_hours(db, world["late_hours"])
+
+    (adjustment,) = billing_adjust.adjust_month(db, operator.principal, "2026-01").invoice_ids
+
+    lines = {line.key: line for line in billing_queries.get_invoice(db, acme, adjustment).lines}
+    assert lines["lease:acme-r1:sla_credit"].detail["credit_ppm"] == 300_000
+    assert _billed(db, acme.tenant_id) == (2, _net(db, world["tokens"], acme.tenant_id))
