@@ -150,3 +150,23 @@ def test_a_start_cancelled_while_its_row_is_written_leaves_it_stopped(
     assert [state for _, state in rows] == ["stopped"]
     holder = holder_name("big", rows[0].id)
     assert read_placer(db).hold(holder).end == read_placer(db).clock, "its GPUs given back"
+
+
+def test_two_callers_wanting_a_first_replica_at_once_start_one(
+    db: Database, operator: Actor
+) -> None:
+    """After a scale to zero, the requests that arrive while the first server loads (and the
+    scaler, which counts only servers up) all ask for a replica: one is started, not one
+    each, every one holding its GPUs."""
+    ledger = _deployment(db, operator, gpus=8)
+    pool = VllmPool("url:http://127.0.0.1:9", "big", 8, 4096, ledger)
+
+    async def both() -> int:
+        await asyncio.gather(pool.scale_to(1), pool.scale_to(1), pool.scale_to(1))
+        count = pool.replica_count()
+        await pool.close()
+        return count
+
+    assert asyncio.run(both()) == 1
+    with db.read() as conn:
+        assert len(conn.execute(select(deployment_replicas)).all()) == 1

@@ -194,6 +194,10 @@ class VllmPool:
         self._ledger = ledger
         self._replicas: list[_Replica] = []
         self._fixed = source.startswith("url:")
+        # One change of the replica count at a time: servers still loading are not in
+        # _replicas, so callers at once (requests finding none, the scaler) would each
+        # start their own, every one holding GPUs.
+        self._scaling = asyncio.Lock()
 
     async def _replica(self) -> _Replica:
         while not self._replicas:  # the scaler may take the last one away meanwhile
@@ -253,16 +257,17 @@ class VllmPool:
     async def scale_to(self, replicas: int) -> None:
         if self._fixed:
             replicas = min(replicas, 1)
-        missing = replicas - len(self._replicas)
-        if missing > 0:  # load side by side: a large model takes minutes per server
-            outcomes = await asyncio.gather(
-                *(self._add_replica() for _ in range(missing)), return_exceptions=True
-            )
-            failed = [e for e in outcomes if isinstance(e, BaseException)]
-            if failed:
-                raise failed[0]
-        while len(self._replicas) > replicas:
-            await self._stop_replica(self._replicas.pop())
+        async with self._scaling:
+            missing = replicas - len(self._replicas)
+            if missing > 0:  # load side by side: a large model takes minutes per server
+                outcomes = await asyncio.gather(
+                    *(self._add_replica() for _ in range(missing)), return_exceptions=True
+                )
+                failed = [e for e in outcomes if isinstance(e, BaseException)]
+                if failed:
+                    raise failed[0]
+            while len(self._replicas) > replicas:
+                await self._stop_replica(self._replicas.pop())
 
     async def close(self) -> None:
         await self.scale_to(0)
