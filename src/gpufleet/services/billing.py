@@ -24,8 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from gpufleet.adapters.db.repos import billing as repo
 from gpufleet.adapters.db.repos import events
 from gpufleet.billing import (
@@ -96,7 +94,7 @@ def close_month(
                 ],
             )
         if repo.closed(conn, month):
-            return CloseResult(str(month), True, 0, _ids(conn, month))
+            return CloseResult(str(month), True, 0, repo.month_invoice_ids(conn, month))
         lines = rate_month(
             repo.lease_month_usage(conn, month),
             repo.token_month_usage(conn, month),
@@ -108,7 +106,7 @@ def close_month(
     for batch in batches(bills, batch_tenants):
         written += len(write_batch(db, month, batch, now, written))
     with db.write() as conn:
-        ids = _ids(conn, month)
+        ids = repo.month_invoice_ids(conn, month)
         if repo.record_close(conn, month, len(ids), caller.key_id, now):
             data = {"invoices": len(ids), "written": written}
             events.append(conn, [NewEvent("billing.month_closed", str(month), None, data)], now)
@@ -128,10 +126,6 @@ def rate_month(
     for group in tokens:
         by_tenant[group.tenant_id].append(rate_tokens(group))
     return dict(by_tenant)
-
-
-def _ids(conn: Connection, month: Month) -> list[str]:
-    return repo.month_invoice_ids(conn, month)
 
 
 @dataclass(frozen=True)
