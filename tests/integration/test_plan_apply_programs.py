@@ -133,6 +133,10 @@ def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator
     assert sum(h.placed for h in back.programs.holds) == sum(
         h.placed for h in booked.programs.holds)  # fmt: skip
 
+    same = plans.apply_plan(db, operator.principal, first, program_lookahead=TEN_WEEKS)
+    kept = [(h.holder, h.placed) for h in same.programs.holds]
+    assert kept == [(h.holder, h.placed) for h in back.programs.holds]  # the ~2s, not a ~3
+
 
 def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
     db: Database, operator: Actor
@@ -208,3 +212,22 @@ def test_the_daily_chunks_book_a_short_program_as_capacity_frees(
     assert again.totals["program_gpus_recovered"] == 8  # found once, not asked again
     shown = OpsStatusOut.of(operations.status(db, operator.principal))  # what the API answers
     assert shown.totals.program_gpus_recovered == 8
+
+
+def test_reapplying_a_plan_later_keeps_its_holds_and_counts_the_retried_parts(
+    db: Database, operator: Actor
+) -> None:
+    _tiny(db, operator, lease_end="2027-01-18")
+    plan_id = _planned(db, operator)
+    [serve] = plans.apply_plan(db, operator.principal, plan_id).programs.holds
+    advance(db, operator.principal, _quiet_until(datetime(2027, 1, 20, tzinfo=UTC)))  # +8 GPUs
+
+    # The first two weeks are over: the same run (periods 0-3) is kept, not booked again
+    # as a new run of periods 2-3, and what the retry found counts as placed.
+    [kept] = plans.apply_plan(db, operator.principal, plan_id).programs.holds
+    assert (kept.holder, kept.first_period, kept.placed, kept.short) == (serve.holder, 0, 16, 0)
+    placer = read_placer(db)
+    ours = {h for h, hold in placer.bookings.holds.items() if h.startswith(plan_id)}
+    assert ours == {serve.holder, f"{serve.holder}+1"}
+    later = advance(db, operator.principal, _quiet_until(datetime(2027, 1, 22, tzinfo=UTC)))
+    assert later.totals["program_gpus_recovered"] == 8  # nothing asked again

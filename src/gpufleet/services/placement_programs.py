@@ -112,17 +112,19 @@ def place_programs(
     length = int(horizon.period_length.total_seconds())
     runs, later = _runs(plan.get("allocation", []), base, horizon_end, length)
     known = set(placement_repo.known_holders(s.conn, [_holder(plan_id, *r[:3]) for r in runs]))
+    ours = [holder for holder in s.placer.bookings.holds if holder.startswith(f"{plan_id}:")]
     holds = []
     for program, model, first, last, start, end, wanted in runs:
         begin = max(start, base)
         holder = _holder(plan_id, program, model, first)
-        taken = holder in known or holder in s.placer.bookings.holds
-        if taken and _booked(s, holder, end):  # this plan was applied before: kept as it is
-            placed = s.placer.hold(holder).request.gpus
+        kept = _kept(s, ours, holder, end)
+        if kept is not None:  # this plan was applied before: kept as it is, retried parts too
+            placed = min(wanted, _booked_gpus(s, holder, begin))
             holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
-                                     placed, holder, None))  # fmt: skip
+                                     placed, kept, None))  # fmt: skip
             continue
-        if taken:  # booked once and released by a newer plan since: book it under a new name
+        if holder in known or holder in s.placer.bookings.holds:
+            # booked once and released by a newer plan since: book it under a new name
             holder = _unused_name(s, holder, "~", 2)
         placed, reason = _gang(s, holder, model, wanted, begin, end)
         holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
@@ -221,16 +223,18 @@ Run = tuple[str, str, int, int, int, int, int]  # program, model, first, last, s
 
 
 def _runs(rows: list[dict[str, Any]], base: int, until: int, length: int) -> tuple[list[Run], int]:
-    """Consecutive periods of a program and model with the same whole GPUs, over periods not
-    over and starting before `until`; and how many (program, model, period) allocations
-    start later."""
+    """Consecutive periods of a program and model with the same whole GPUs, over periods
+    starting before `until`, less the runs over by `base`; and how many (program, model,
+    period) allocations start later. A run keeps its first period (its holder's name) while
+    it lasts, however many of its periods are over: a plan applied again later finds the
+    holds it booked the first time instead of booking the rest of a run once more."""
     series: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     later = 0
     for row in sorted(rows, key=lambda r: (int(r["period"]), str(r["gpu_model"]))):
         start = _epoch(row["start"])
         for program, gpus in row.get("programs", {}).items():
             wanted = math.floor(float(gpus) + 1e-6)  # the planner's GPUs are continuous
-            if wanted <= 0 or start + length <= base:
+            if wanted <= 0:
                 continue
             if start >= until:
                 later += 1
@@ -249,7 +253,7 @@ def _runs(rows: list[dict[str, Any]], base: int, until: int, length: int) -> tup
             runs.append((program, model, first, last, start, end, wanted))
             first, last, start, end, wanted = period, period, when, when + length, gpus
         runs.append((program, model, first, last, start, end, wanted))
-    return runs, later
+    return [r for r in runs if r[5] > base], later
 
 
 def _gang(
@@ -275,12 +279,15 @@ def _gang(
     return 0, reason
 
 
-def _booked(s: PlacementSession, holder: str, end: int) -> bool:
-    """Is `holder` in the engine and booked to `end` (not released by a newer plan)?"""
-    if holder not in s.placer.bookings.holds:
-        return False
-    hold = s.placer.hold(holder)
-    return not hold.ended and hold.end >= end
+def _kept(s: PlacementSession, ours: list[str], family: str, end: int) -> str | None:
+    """The hold of the program run `family` still booked to `end` (not released by a newer
+    plan), itself or its re-booking `~N`; `ours`: the plan's holders in the engine."""
+    for holder in ours:
+        if holder == family or holder.startswith(f"{family}~"):
+            hold = s.placer.hold(holder)
+            if not hold.ended and hold.end >= end:
+                return holder
+    return None
 
 
 def _unused_name(s: PlacementSession, holder: str, mark: str, first: int) -> str:
