@@ -136,6 +136,7 @@ def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator
     same = plans.apply_plan(db, operator.principal, first, program_lookahead=TEN_WEEKS)
     kept = [(h.holder, h.placed) for h in same.programs.holds]
     assert kept == [(h.holder, h.placed) for h in back.programs.holds]  # the ~2s, not a ~3
+    assert same.programs.released == []  # the second plan's holds were released already
 
 
 def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(

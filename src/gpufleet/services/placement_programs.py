@@ -96,6 +96,8 @@ def release_earlier_plans(s: PlacementSession, plan_id: str) -> list[str]:
             continue
         if holder.startswith(f"{plan_id}:") or hold.end <= base:
             continue
+        if hold.end < r.end:  # released by an apply before (a firm hold ends early no other way)
+            continue
         s.placer.release(holder, base)
         released.append(holder)
     return released
