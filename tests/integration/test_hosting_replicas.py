@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -13,6 +14,7 @@ from sqlalchemy import select, update
 from gpufleet.adapters.db.tables_hosting import deployment_replicas, hosted_models
 from gpufleet.domain.errors import Unavailable
 from gpufleet.hosting import repo
+from gpufleet.hosting.backends.transformers_backend import TransformersPool
 from gpufleet.hosting.backends.vllm_backend import VllmPool
 from gpufleet.hosting.catalog import Deployment
 from gpufleet.hosting.replicas import Ledger, holder_name
@@ -170,3 +172,26 @@ def test_two_callers_wanting_a_first_replica_at_once_start_one(
     assert asyncio.run(both()) == 1
     with db.read() as conn:
         assert len(conn.execute(select(deployment_replicas)).all()) == 1
+
+
+def test_cpu_requests_finding_no_replica_at_once_start_one(db: Database, operator: Actor) -> None:
+    """The same for in-process replicas: one thread and row, not one per waiting request."""
+    principal = operator.principal
+    hosting.create_model(db, principal, ModelCreate(name="cpu", source="dir:/models/tiny"))
+    hosting.create_deployment(db, principal, DeploymentCreate(name="cpu", model="cpu"))
+    with db.read() as conn:
+        deployment = repo.deployment_by_name(conn, "cpu")
+    assert deployment is not None
+    # The model itself is not run here: only the replica bookkeeping around its load.
+    no_model: Any = object()
+    pool = TransformersPool(lambda: no_model, 2048, Ledger(db, deployment))
+
+    async def at_once() -> int:
+        await asyncio.gather(*(pool.scale_to(1) for _ in range(3)))
+        count = pool.replica_count()
+        await pool.close()
+        return count
+
+    assert asyncio.run(at_once()) == 1
+    with db.read() as conn:
+        assert conn.execute(select(deployment_replicas.c.state)).scalars().all() == ["stopped"]

@@ -141,6 +141,7 @@ class TransformersPool:
         self._threads: list[threading.Thread] = []
         self._model: LoadedModel | None = None
         self._load_lock = threading.Lock()
+        self._scaling = asyncio.Lock()  # requests finding no replica at once start one
         self._busy = 0
 
     def loaded(self) -> LoadedModel:
@@ -175,6 +176,10 @@ class TransformersPool:
         return len(self._threads)
 
     async def scale_to(self, replicas: int) -> None:
+        async with self._scaling:
+            await self._scale_to(replicas)
+
+    async def _scale_to(self, replicas: int) -> None:
         while len(self._threads) < replicas:
             replica_id = await record_start(self._ledger)
             try:
