@@ -39,15 +39,14 @@ def serve(
     import uvicorn
 
     from gpufleet.hosting.workers import WORKERS_ENV
+    from gpufleet.services.hosting import check_serve_workers, ensure_default_model
 
     settings = Settings.from_env()
     db = open_database(settings.database_url)
-    _check_workers(db, workers)
+    check_serve_workers(db, workers)  # vLLM deployments need one worker (ADR 0012)
     console.print(f"gpufleet API on http://{host}:{port} (docs at /docs), "
                   f"database {db.engine.url.render_as_string()}", highlight=False)  # fmt: skip
     if not no_default_model and db.engine.dialect.name == "sqlite":
-        from gpufleet.services.hosting import ensure_default_model
-
         ensure_default_model(db)  # a new user can call a model at once (issue 6)
         console.print("model smollm2-135m-instruct: POST /v1/chat/completions with a tenant key")
     os.environ[WORKERS_ENV] = str(workers)  # each worker refuses per-process vLLM replicas
@@ -69,17 +68,6 @@ def worker_app(db: Database | None = None) -> Any:
     settings = Settings.from_env()
     return create_app(db or open_database(settings.database_url),
                       max_body_bytes=settings.max_body_bytes)  # fmt: skip
-
-
-def _check_workers(db: Database, workers: int) -> None:
-    """Several workers would each start their own vLLM replicas (ADR 0012): refuse."""
-    if workers <= 1:
-        return
-    from gpufleet.hosting import repo
-    from gpufleet.hosting.workers import check_workers
-
-    with db.read() as conn:
-        check_workers(repo.list_deployments(conn, None), workers)
 
 
 @admin.command("init")

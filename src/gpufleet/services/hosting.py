@@ -168,6 +168,15 @@ def list_deployments(db: Database, caller: Principal) -> list[DeploymentOut]:
         return [DeploymentOut.of(d, running[d.id]) for d in found]
 
 
+def check_serve_workers(db: Database, workers: int) -> None:
+    """`serve --workers N`: refuse (Conflict, naming them) while some deployment would get
+    N sets of vLLM replicas, one per worker process (ADR 0012)."""
+    if workers <= 1:
+        return
+    with db.read() as conn:
+        check_workers(repo.list_deployments(conn, None), workers)
+
+
 def callable_deployments(db: Database, caller: InferenceCaller) -> list[Deployment]:
     """What `GET /v1/models` lists: the serverless deployments and the caller's tenant's
     provisioned ones; every deployment for an operator key (which calls none)."""
