@@ -139,9 +139,15 @@ def test_a_runtime_closed_while_it_reads_what_to_start_starts_nothing_after(
         await runtime.close()  # ... and the app shuts down before that read is back
         runtime.wake("warm")  # an operator's change arriving as it shuts down
         await asyncio.sleep(0.5)
+        assert made == [], "replicas started after the close would run unrouted, never stopped"
+        runtime.begin()  # the same app served again: its runtime starts them again
+        deadline = time.monotonic() + 10
+        while not made:
+            assert time.monotonic() < deadline, "a runtime begun again started nothing"
+            await asyncio.sleep(0.01)
+        await runtime.close()
 
     asyncio.run(run())
-    assert made == [], "replicas started after the close would run unrouted, never stopped"
 
 
 class LoadsSlowly(FakeBackend):

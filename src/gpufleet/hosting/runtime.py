@@ -195,7 +195,9 @@ class HostingRuntime:
     def begin(self) -> None:
         """On the serving loop, at startup: start the min replicas of every deployment with
         min_replicas >= 1 in the background, and the scaler. Never raises: a failure is
-        logged and retried by the scaler."""
+        logged and retried by the scaler. An app served again after a shutdown (its
+        runtime stays on app.state) begins again."""
+        self._closed = False
         self._ensure_scaler()
         self._spawn(self._start_wanted())
 
