@@ -415,3 +415,33 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_scale_down_cancelled_at_shutdown_still_records_the_server_stopped(
+    sqlite_db: Database, vllm_stand_in: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("STAND_IN_PIDS", str(pids))
+    pool = _big_vllm_pool(sqlite_db)
+
+    async def cancel_while_stopping() -> None:
+        await pool.scale_to(2)
+        down = asyncio.create_task(pool.scale_to(1))  # the scaler, as the server shuts down
+        await asyncio.sleep(0)  # it has terminated one server and waits for it to exit
+        down.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await down
+        await pool.close()
+
+    try:
+        asyncio.run(cancel_while_stopping())
+        with sqlite_db.read() as conn:
+            rows = conn.execute(select(deployment_replicas.c.id, deployment_replicas.c.state))
+            replicas = {row.id: row.state for row in rows}
+        assert list(replicas.values()) == ["stopped", "stopped"]
+        assert [held_gpus(sqlite_db, holder_name("big", i)) for i in replicas] == [0, 0]
+    finally:
+        for pid in pids.iterdir():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid.name), signal.SIGKILL)

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from gpufleet.domain.errors import GpufleetError, NotFound
 from gpufleet.hosting import repo
-from gpufleet.hosting.backends.base import Backend, UsageCallback
+from gpufleet.hosting.backends.base import Backend, UsageCallback, to_the_end
 from gpufleet.hosting.catalog import BackendKind, Deployment, model_files
 from gpufleet.hosting.keys import InferenceCaller, KeyCache
 from gpufleet.hosting.limits import CounterStore, Limiter, LimitSet, MemoryCounters
@@ -177,7 +177,7 @@ class HostingRuntime:
                     except BaseException:
                         # Some replicas may have started: stop them (rows, holds,
                         # processes), or they would run unrouted until this process ends.
-                        await asyncio.shield(backend.close())
+                        await to_the_end(backend.close())
                         raise
                     running = _Running(deployment, backend)
                     self._running[deployment.name] = running

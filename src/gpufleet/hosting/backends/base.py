@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from gpufleet.hosting.metering import Usage
 
+T = TypeVar("T")
 DEFAULT_MAX_TOKENS = 256  # when the caller does not say: a CPU replica stays responsive
 
 
@@ -94,4 +95,17 @@ async def record_start(ledger: ReplicaLedger) -> int:
         with contextlib.suppress(Exception):  # refused (no capacity): nothing to undo
             replica_id = await writing
             await asyncio.to_thread(ledger.stopped, replica_id)
+        raise
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if the caller is cancelled meanwhile (shutdown), then
+    let the cancellation go on: a replica's stop cut short would leave its row `running`
+    and its GPUs held."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # the cancellation is what the caller sees
+            await task
         raise

@@ -31,6 +31,7 @@ from gpufleet.hosting.backends.base import (
     ReplicaLedger,
     UsageCallback,
     record_start,
+    to_the_end,
 )
 from gpufleet.hosting.backends.upstream_http import UpstreamClient, UpstreamError
 from gpufleet.hosting.metering import Usage
@@ -267,7 +268,7 @@ class VllmPool:
                 if failed:
                     raise failed[0]
             while len(self._replicas) > replicas:
-                await self._stop_replica(self._replicas.pop())
+                await to_the_end(self._stop_replica(self._replicas.pop()))
 
     async def close(self) -> None:
         await self.scale_to(0)
@@ -299,7 +300,7 @@ class VllmPool:
                 await self._wait_healthy(replica)
             await asyncio.to_thread(self._ledger.ready, replica_id, url)
         except BaseException:  # it did not come up, the gateway shuts down, or no database
-            await asyncio.shield(self._stop_replica(replica))
+            await to_the_end(self._stop_replica(replica))
             raise
         return replica
 
