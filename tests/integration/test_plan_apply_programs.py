@@ -139,6 +139,25 @@ def test_a_newer_plans_programs_replace_the_earlier_plans(db: Database, operator
     assert same.programs.released == []  # the second plan's holds were released already
 
 
+def test_applying_again_with_more_program_days_books_each_run_once(
+    db: Database, operator: Actor
+) -> None:
+    plan_id = _small(db, operator)
+    short = plans.apply_plan(db, operator.principal, plan_id, program_lookahead=timedelta(days=14))
+    [chat] = short.programs.holds  # chat-api's first two weeks
+
+    longer = plans.apply_plan(db, operator.principal, plan_id, program_lookahead=TEN_WEEKS)
+
+    assert chat.holder in longer.programs.released  # its two weeks are booked anew, longer
+    [again] = [h for h in longer.programs.holds if h.program == "chat-api"]
+    assert (again.holder, again.placed) == (f"{chat.holder}~2", chat.wanted)
+    placer = read_placer(db)
+    now = int(NOW.timestamp())
+    held = [hold.request.gpus for holder, hold in placer.bookings.holds.items()
+            if holder.startswith(chat.holder) and hold.end > now]  # fmt: skip
+    assert held == [chat.wanted]  # one booking of the program, not two side by side
+
+
 def test_programs_that_do_not_fit_are_short_and_the_contracts_still_placed(
     db: Database, operator: Actor
 ) -> None:

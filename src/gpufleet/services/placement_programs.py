@@ -125,8 +125,11 @@ def place_programs(
             holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
                                      placed, kept, None))  # fmt: skip
             continue
+        for shorter in _booked_before(s, ours, holder, end):  # a longer lookahead than then:
+            s.placer.release(shorter, base)  # the run is booked anew, not a second time
+            released.append(shorter)
         if holder in known or holder in s.placer.bookings.holds:
-            # booked once and released by a newer plan since: book it under a new name
+            # booked once and released since (by a newer plan, or just above): a new name
             holder = _unused_name(s, holder, "~", 2)
         placed, reason = _gang(s, holder, model, wanted, begin, end)
         holds.append(ProgramHold(program, model, first, last, at(begin), at(end), wanted,
@@ -290,6 +293,18 @@ def _kept(s: PlacementSession, ours: list[str], family: str, end: int) -> str | 
             if not hold.ended and hold.end >= end:
                 return holder
     return None
+
+
+def _booked_before(s: PlacementSession, ours: list[str], family: str, end: int) -> list[str]:
+    """The holds of the program run `family` (itself, `~N`, retry parts `+N`) that are not
+    released and end before `end`: booked by an apply of the plan with a shorter lookahead."""
+    found = []
+    for holder in ours:
+        if holder == family or holder.startswith((f"{family}~", f"{family}+")):
+            hold = s.placer.hold(holder)
+            if not hold.ended and hold.end == hold.request.end < end:
+                found.append(holder)
+    return found
 
 
 def _unused_name(s: PlacementSession, holder: str, mark: str, first: int) -> str:
