@@ -4,13 +4,15 @@ Measures: accepting the example's rental requests one by one through the service
 place, write lease and assignments, commit), the cold load of the engine in a new process
 (topology, node map, every stored assignment restored), and a rebuild after another
 process wrote (node map kept), and catching up after one accept by another process: hold by
-hold against a full rebuild (ADR 0006). Prints JSON.
+hold against a full rebuild (ADR 0006), then the same after releases that change a growing
+share of the live entries (what `PlacementCache.reload_share` weighs). Prints JSON.
 Usage: python -m benchmarks.bench_placement_store [--postgres URL] [--requests N] [--foreign N]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,7 +28,7 @@ from gpufleet.domain.errors import Conflict
 from gpufleet.planning.scenario import RentalTerms, load_scenario_file
 from gpufleet.services import access, fleet, rentals
 from gpufleet.services.database import Database
-from gpufleet.services.placement import PlacementCache, read_placer
+from gpufleet.services.placement import PlacementCache, placement_session, read_placer
 
 TENANT = "meridian-ai"  # a customer of colossus.yaml: the foreign accepts are its requests
 
@@ -62,13 +64,48 @@ def run(url: str, requests: int, foreign: int) -> dict[str, object]:
     read_placer(db, other)
     rebuild = time.perf_counter() - began
     reload = _reload_after_foreign_accept(db, operator, cache, foreign)
+    by_share = _catch_up_by_share(db, cache)
     db.engine.dispose()
     return {
         "accepts": len(samples), "refused": refused, "accept_latency": percentiles(samples),
         "assignment_rows": rows, "cold_load_empty_s": round(first_load, 3),
         "cold_load_s": round(cold, 3), "rebuild_after_other_writer_s": round(rebuild, 3),
-        "reload_after_one_foreign_accept": reload,
+        "reload_after_one_foreign_accept": reload, "catch_up_by_changed_share": by_share,
     }  # fmt: skip
+
+
+def _catch_up_by_share(db: Database, writer: PlacementCache) -> list[dict[str, object]]:
+    """What `PlacementCache.reload_share` weighs: `writer` releases leases half-way through
+    until about 2.5, 10, 25 then 50% of the live entries changed; one reader catches up, one
+    rebuilds (seconds, one round each; the leases released are gone for the next round)."""
+    figures: list[dict[str, object]] = []
+    done: set[str] = set()
+    for share in (0.025, 0.1, 0.25, 0.5):
+        caught, rebuilt = PlacementCache(reload_share=math.inf), PlacementCache(reload_share=0)
+        for reader in (caught, rebuilt):
+            read_placer(db, reader)
+        with placement_session(db, writer) as s:
+            live = int(s.placer.bookings.calendar.nlive.sum())
+            changed, picked = 0, []
+            for holder, hold in sorted(s.placer.bookings.holds.items()):
+                if changed >= share * live:
+                    break
+                r = hold.request
+                if holder in done or hold.ended or hold.end < r.end or r.end <= s.clock:
+                    continue
+                changed += hold.live
+                picked.append(holder)
+                s.placer.release(holder, max(s.clock, (r.start + r.end) // 2))
+            s.save(picked)
+        done.update(picked)
+        times = {}
+        for name, reader in (("catch_up_s", caught), ("rebuild_s", rebuilt)):
+            began = time.perf_counter()
+            read_placer(db, reader)
+            times[name] = round(time.perf_counter() - began, 3)
+        assert (caught.rebuilds, rebuilt.rebuilds) == (1, 2)  # each went its own way
+        figures.append({"changed_share": round(changed / live, 3), "holds": len(picked), **times})
+    return figures
 
 
 def _reload_after_foreign_accept(
