@@ -15,7 +15,9 @@ spares replace their failed nodes and accepts cannot preempt them):
   re-applied long before its later periods come, and holding years of the fleet for the
   lab would refuse every accept in between. The response says how many were left for later.
 - Applying a plan releases, from now on, the program holds of the plans applied before it
-  (a newer plan's allocation replaces theirs); re-applying the same plan keeps its holds.
+  (a newer plan's allocation replaces theirs); re-applying the same plan keeps its holds,
+  but a run it booked to an earlier end (a shorter lookahead then) is released and booked
+  anew, never twice.
 - What came up short is asked again by the simulation's daily chunks
   (`retry_short_programs`), within the windows the last apply booked, as capacity frees.
 """
@@ -72,7 +74,7 @@ class ProgramHold:
 @dataclass(frozen=True)
 class ProgramsPlaced:
     holds: list[ProgramHold]
-    released: list[str]  # program holds of earlier plans, released from now on
+    released: list[str]  # earlier bookings ended from now on: other plans', shorter runs'
     later_periods: int  # allocations of periods beyond the lookahead, not booked now
 
     def summary(self) -> dict[str, Any]:
