@@ -1,7 +1,7 @@
 """Two processes' engines on one database (two caches): after random interleaved writes by
 either, the engine that caught up hold by hold (`placement_holds.version`) equals a cold
 load of the store, on both databases: same live holds, same entries on every node, same
-free GPUs and index."""
+free GPUs and index. Likewise after simulated days run by another process."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import astuple
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,16 @@ from gpufleet.adapters.db.repos import fleet as fleet_repo
 from gpufleet.domain.access import Principal
 from gpufleet.domain.errors import Conflict
 from gpufleet.domain.fleet import NodeState
+from gpufleet.operations import Reliability
 from gpufleet.placement import HOUR, Placement, Placer, Request
 from gpufleet.planning.scenario import parse_scenario
 from gpufleet.services import fleet, rentals
 from gpufleet.services.database import Database
-from gpufleet.services.operations import operator_node_state
+from gpufleet.services.operations import AdvanceOptions, advance, operator_node_state
 from gpufleet.services.placement import PlacementCache, placement_session, read_placer
-from tests.conftest import _postgres_database, make_operator
+from tests.conftest import Actor, _postgres_database, make_operator
+from tests.integration.test_operations_service import NOW as OPS_START
+from tests.integration.test_operations_service import setup_fleet
 from tests.unit.test_placement_oracle import check_index, check_invariants
 
 NOW = datetime(2027, 1, 4, tzinfo=UTC)
@@ -212,3 +215,22 @@ def test_an_engine_caught_up_hold_by_hold_equals_a_cold_load(
             if kept and share == math.inf:  # no error dropped it: caught up hold by hold
                 assert other.rebuilds == rebuilds
                 assert other.reloads - reloads in (0, 1)
+
+
+def test_an_engine_catches_up_with_simulated_days_run_by_another_process(
+    db: Database, operator: Actor
+) -> None:
+    """The writes the property test does not make: a simulation chunk's failures,
+    replacements, experiments and lease starts, saved by another process's engine."""
+    setup_fleet(db, operator)
+    other = PlacementCache(reload_share=math.inf)
+    read_placer(db, other)
+    flaky = Reliability(failures_per_gpu_hour=0.002, repair_median_hours=6.0)
+    for day in (1, 2, 3):
+        options = AdvanceOptions(OPS_START + timedelta(days=day), seed=3, reliability=flaky)
+        advance(db, operator.principal, options)  # this process's own cache: the writer
+        rebuilds = other.rebuilds
+        caught_up = read_placer(db, other)
+        assert _snapshot(caught_up) == _snapshot(read_placer(db, PlacementCache()))
+        check_index(caught_up)
+        assert (other.rebuilds, other.reloads) == (rebuilds, day)
