@@ -83,7 +83,10 @@ class ProgramsAppliedOut(ApiModel):
     placed_gpus: int
     short_gpus: int
     holds: list[ProgramHoldOut]
-    released: list[str] = Field(description="Program holds of earlier plans ended from now on")
+    released: list[str] = Field(
+        description="Program holds ended from now on: those of earlier plans, and this plan's "
+        "own shorter bookings that a longer program_days booked anew"
+    )
     later_periods: int = Field(
         description="Program allocations of periods beyond program_days, not booked yet"
     )
