@@ -77,14 +77,19 @@ def count(db: Database, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The month's size and the database, shared with bench_billing_adjust."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", help="a PostgreSQL server URL; default: SQLite")
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--leases", type=int, default=10_000)
     parser.add_argument("--hours", type=int, default=100, help="usage rows per lease")
     parser.add_argument("--tokens", type=int, default=100_000, help="token usage rows")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     with scratch_database(args.postgres) as database_url:
         db = open_database(database_url)
         operator = access.authenticate(db, access.init_admin(db, another=True).token)

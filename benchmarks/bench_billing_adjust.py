@@ -7,7 +7,6 @@ Usage: python -m benchmarks.bench_billing_adjust [--postgres URL] [--leases N] [
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import TypeVar
 
 from sqlalchemy import text
 
-from benchmarks.bench_billing import MONTH, _series, count, make_data
+from benchmarks.bench_billing import MONTH, _series, arguments, count, make_data
 from benchmarks.common import machine, scratch_database
 from gpufleet.adapters.db.tables_billing import invoices
 from gpufleet.bootstrap import open_database
@@ -57,13 +56,7 @@ def timed(action: Callable[[], T]) -> tuple[T, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres", help="a PostgreSQL server URL; default: SQLite")
-    parser.add_argument("--tenants", type=int, default=1000)
-    parser.add_argument("--leases", type=int, default=10_000)
-    parser.add_argument("--hours", type=int, default=100, help="usage rows per lease")
-    parser.add_argument("--tokens", type=int, default=100_000, help="token usage rows")
-    args = parser.parse_args()
+    args = arguments()
     with scratch_database(args.postgres) as database_url:
         db = open_database(database_url)
         operator = access.authenticate(db, access.init_admin(db, another=True).token)
