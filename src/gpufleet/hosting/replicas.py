@@ -11,6 +11,7 @@ from __future__ import annotations
 from gpufleet.domain.errors import Unavailable
 from gpufleet.hosting import repo
 from gpufleet.hosting.catalog import INTERNAL_TENANT, Deployment
+from gpufleet.hosting.owners import identify, this_owner
 from gpufleet.placement import INTERNAL, HoldKind, Refusal, Request
 from gpufleet.services.database import Database
 from gpufleet.services.placement import placement_session
@@ -32,15 +33,16 @@ class Ledger:
 
     def started(self) -> int:
         model = self._deployment.model
+        owner = this_owner()  # a gateway restarted after a crash stops what it had begun
         if not self._on_fleet:
             with self._db.write() as conn:
                 return repo.start_replica(
-                    conn, self._deployment.id, model.gpus_per_replica, self._db.clock()
+                    conn, self._deployment.id, model.gpus_per_replica, self._db.clock(), owner
                 )
         assert model.gpu_model is not None
         with placement_session(self._db) as session:
             replica_id = repo.start_replica(
-                session.conn, self._deployment.id, model.gpus_per_replica, session.now
+                session.conn, self._deployment.id, model.gpus_per_replica, session.now, owner
             )
             holder = holder_name(self._deployment.name, replica_id)
             request = Request(
@@ -59,6 +61,14 @@ class Ledger:
                 )
             session.save([holder])
             return replica_id
+
+    def launched(self, replica_id: int, server_pid: int) -> None:
+        """Its model server process was launched: recorded so that a restart after this
+        process died can stop it (nothing recorded if the process is gone already)."""
+        server = identify(server_pid)
+        if server is not None:
+            with self._db.write() as conn:
+                repo.replica_launched(conn, replica_id, server)
 
     def ready(self, replica_id: int, endpoint: str | None) -> None:
         with self._db.write() as conn:

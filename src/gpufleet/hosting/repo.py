@@ -25,6 +25,7 @@ from gpufleet.hosting.catalog import (
     ScaleMetric,
 )
 from gpufleet.hosting.limits import LimitSet, pico_to_micros_up
+from gpufleet.hosting.owners import Owner, ProcessId
 
 
 def _model(row: Any, prefix: str = "") -> HostedModel:
@@ -128,15 +129,50 @@ def set_replica_bounds(conn: Connection, deployment_id: int, low: int, high: int
     )
 
 
-def start_replica(conn: Connection, deployment_id: int, gpus: int, now: datetime) -> int:
-    """A replica whose server is loading (its GPUs are held from now): state `starting`."""
+def start_replica(
+    conn: Connection, deployment_id: int, gpus: int, now: datetime, owner: Owner | None = None
+) -> int:
+    """A replica whose server is loading (its GPUs are held from now): state `starting`,
+    owned by the gateway process `owner` (None: it cannot be told, see owners.py)."""
+    values: dict[str, Any] = {}
+    if owner is not None:
+        values = {
+            "owner_host": owner.host,
+            "owner_boot": owner.boot,
+            "owner_pid": owner.process.pid,
+            "owner_started": owner.process.started,
+        }
     return int(
         conn.execute(
             insert(deployment_replicas)
-            .values(deployment_id=deployment_id, gpus=gpus, state="starting", started_at=now)
+            .values(
+                deployment_id=deployment_id, gpus=gpus, state="starting", started_at=now, **values
+            )
             .returning(deployment_replicas.c.id)
         ).scalar_one()
     )
+
+
+def replica_launched(conn: Connection, replica_id: int, server: ProcessId) -> None:
+    """The replica's model server process was launched (recorded before it loads)."""
+    conn.execute(
+        update(deployment_replicas)
+        .where(deployment_replicas.c.id == replica_id)
+        .values(server_pid=server.pid, server_started=server.started)
+    )
+
+
+def unstopped_replicas_on(conn: Connection, host: str) -> list[Any]:
+    """The `starting`/`running` replicas whose owner ran on `host`, with their deployment's
+    name, oldest first."""
+    table = deployment_replicas
+    query = (
+        select(table, deployments.c.name.label("deployment"))
+        .join(deployments, deployments.c.id == table.c.deployment_id)
+        .where(table.c.owner_host == host, table.c.state.in_(["starting", "running"]))
+        .order_by(table.c.id)
+    )
+    return list(conn.execute(query))
 
 
 def replica_ready(conn: Connection, replica_id: int, endpoint: str | None) -> None:

@@ -7,7 +7,8 @@ Replicas (ADR 0012): `begin()` (the app's startup) starts, in the background, th
 min_replicas of every deployment that has min_replicas >= 1; `wake(name)` does the same for
 a deployment this process just created or re-bounded; the scaler looks again every CACHE_S
 seconds, so a start that failed (no capacity) is retried. A request that arrives meanwhile
-waits for the start in progress; it never starts a second set.
+waits for the start in progress; it never starts a second set. Before any replica starts,
+`begin()` stops those a crashed gateway process on this host left behind (recovery.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gpufleet.hosting.catalog import BackendKind, Deployment, model_files
 from gpufleet.hosting.keys import InferenceCaller, KeyCache
 from gpufleet.hosting.limits import CounterStore, Limiter, LimitSet, MemoryCounters
 from gpufleet.hosting.metering import Meter, Usage, UsageRow
+from gpufleet.hosting.recovery import reap_dead_owners
 from gpufleet.hosting.replicas import Ledger
 from gpufleet.hosting.scaling import desired_replicas
 from gpufleet.hosting.workers import refuse_per_process_replicas
@@ -120,6 +122,7 @@ class HostingRuntime:
         self._launching: dict[str, asyncio.Task[None]] = {}  # starts of min replicas
         self._failed: dict[str, tuple[int, float]] = {}  # failed starts: count, next try
         self._closed = False  # shutting down: start nothing more
+        self._recovery: asyncio.Task[None] | None = None  # reaping a dead predecessor's
         _LIVE.add(self)
         _serving_gc()
 
@@ -170,6 +173,7 @@ class HostingRuntime:
             async with lock:
                 running = self._running.get(deployment.name)
                 if running is None:
+                    await self._recovered()  # its GPUs first go back to the fleet
                     ledger = Ledger(self.db, deployment)
                     backend = self._factory(deployment, ledger)
                     try:
@@ -199,7 +203,24 @@ class HostingRuntime:
         runtime stays on app.state) begins again."""
         self._closed = False
         self._ensure_scaler()
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
         self._spawn(self._start_wanted())
+
+    async def _recover(self) -> None:
+        """Stop the replicas a crashed gateway process on this host left running (rows,
+        holds, vLLM servers; hosting/recovery.py). Never raises: startup goes on."""
+        try:
+            await asyncio.to_thread(reap_dead_owners, self.db)
+        except Exception:
+            log.exception("stopping the replicas of dead gateway processes failed")
+
+    async def _recovered(self) -> None:
+        """Wait for the reaping begun at startup: the replicas started after it find the
+        GPUs a dead predecessor held given back, and are the only ones `running`."""
+        recovery = self._recovery
+        if recovery is not None and not recovery.done():
+            await asyncio.shield(recovery)
 
     def wake(self, name: str) -> None:
         """Deployment `name` was created or re-bounded by this process (from any thread):
@@ -369,6 +390,8 @@ class HostingRuntime:
         for task in starts:
             task.cancel()
         await asyncio.gather(*starts, return_exceptions=True)
+        if self._recovery is not None:  # a thread writing rows: let it end before the db goes
+            await asyncio.gather(self._recovery, return_exceptions=True)
         for running in self._running.values():
             try:
                 await running.backend.close()

@@ -1,7 +1,8 @@
 """Tables of hosting (see tables.py for conventions: money BigInteger micro-dollars, UTC times).
 
 Migration 0005_hosting.py creates these tables (and the `scopes` column of api_keys);
-0009 adds deployment_replicas' `starting` state and `endpoint`.
+0009 adds deployment_replicas' `starting` state and `endpoint`; 0010 its owner and server
+process columns.
 
 `token_usage` is the contract between the gateway and billing: one row per completed (or
 disconnected) request, written once (`request_id` is unique), tokens counted with the
@@ -98,6 +99,17 @@ deployment_replicas = Table(
     Column("stopped_at", Time),
     # Where a model server replica answers (http://host:port); NULL for an in-process one.
     Column("endpoint", String(500)),
+    # The gateway process that started it (hosting/owners.py): host name, the kernel's boot
+    # id, pid and the pid's start time in clock ticks after boot (/proc/<pid>/stat field 22,
+    # so a reused pid is not taken for the owner). A restarted gateway stops the replicas of
+    # a dead owner on its host. NULL: written before migration 0010, or no /proc.
+    Column("owner_host", String(255)),
+    Column("owner_boot", String(64)),
+    Column("owner_pid", Integer),
+    Column("owner_started", BigInteger),
+    # A vLLM server replica's process, recorded as soon as it is launched (same clock).
+    Column("server_pid", Integer),
+    Column("server_started", BigInteger),
     CheckConstraint("state IN ('starting', 'running', 'stopped')", name="state"),
 )
 

@@ -78,6 +78,9 @@ class ReplicaLedger(Protocol):
     def started(self) -> int:
         """Record a replica that is starting (its capacity held); its id."""
 
+    def launched(self, replica_id: int, server_pid: int) -> None:
+        """Its model server process `server_pid` runs (loading): recorded for recovery."""
+
     def ready(self, replica_id: int, endpoint: str | None) -> None:
         """It serves now (a model server at `endpoint`; None: in this process)."""
 

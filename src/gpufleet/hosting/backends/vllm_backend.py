@@ -296,6 +296,8 @@ class VllmPool:
             url = f"http://127.0.0.1:{port}"
             replica = _Replica(url, replica_id, UpstreamClient(url), process)
         try:
+            if replica.process is not None:  # a restart after this process died stops it
+                await asyncio.to_thread(self._ledger.launched, replica_id, replica.process.pid)
             if replica.process is not None:
                 await self._wait_healthy(replica)
             await asyncio.to_thread(self._ledger.ready, replica_id, url)
