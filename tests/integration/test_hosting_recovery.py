@@ -310,6 +310,7 @@ def test_a_gateway_killed_with_its_vllm_servers_up_is_cleaned_up_by_the_next(
         first = eventually(first_up, "the first gateway's two vLLM servers")
         assert {r.owner_pid for r in first} == {gateway.pid}
         servers = [ProcessId(r.server_pid, r.server_started) for r in first]
+        assert all(s.pid is not None and s.started is not None for s in servers), "recorded"
         gateway.kill()  # no shutdown: rows, holds and servers are left behind
         gateway.wait(timeout=10)
         assert all(alive(s) for s in servers), "its servers outlive it"

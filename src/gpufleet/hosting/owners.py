@@ -57,7 +57,8 @@ def identify(pid: int) -> ProcessId | None:
 
 def alive(process: ProcessId) -> bool:
     """The very process recorded: the pid runs and began at the recorded tick."""
-    return start_ticks(process.pid) == process.started
+    started = start_ticks(process.pid)
+    return started is not None and started == process.started
 
 
 def boot_id() -> str | None:
