@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from gpufleet.domain.errors import InvalidInput, NotAuthenticated, NotFound
 from gpufleet.hosting.backends.base import GenerationRequest
 from gpufleet.hosting.backends.textstream import TextStream
-from gpufleet.hosting.backends.vllm_backend import upstream_body, vllm_command
+from gpufleet.hosting.backends.vllm_backend import end_server, upstream_body, vllm_command
 from gpufleet.hosting.catalog import BackendKind, ScaleMetric, parse_source
 from gpufleet.hosting.keys import split_any_token
 from gpufleet.hosting.limits import Limiter, LimitSet, MemoryCounters, Month, RateLimited
@@ -282,3 +284,19 @@ def test_request_ids_are_random_unique_and_not_repeated_by_a_forked_child() -> N
     os.waitpid(child, 0)
     in_child = os.read(read_end, 100).decode()
     assert in_child not in {*ids, new_request_id(chat=True)}
+
+
+def test_a_model_server_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys, time\n"
+         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "print('ready', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert stubborn.stdout is not None
+    assert stubborn.stdout.readline() == b"ready\n"  # its SIGTERM handler is set
+    end_server(stubborn, grace_s=0.3)
+    assert stubborn.returncode == -9  # SIGKILL: SIGTERM alone left it running
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    end_server(polite, grace_s=5)
+    assert polite.returncode == -15

@@ -38,6 +38,7 @@ from gpufleet.hosting.metering import Usage
 
 log = logging.getLogger("gpufleet.hosting.vllm")
 START_TIMEOUT_S = 900.0  # a large model takes minutes to load onto its GPUs
+STOP_GRACE_S = 60.0  # from SIGTERM to SIGKILL when a replica stops
 
 
 def vllm_command(
@@ -323,10 +324,20 @@ class VllmPool:
     async def _stop_replica(self, replica: _Replica) -> None:
         replica.client.close()
         if replica.process is not None and replica.process.poll() is None:
-            replica.process.terminate()
-            await asyncio.to_thread(replica.process.wait, 60)
+            await asyncio.to_thread(end_server, replica.process, STOP_GRACE_S)
         if replica.replica_id is not None:
             await asyncio.to_thread(self._ledger.stopped, replica.replica_id)
+
+
+def end_server(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM, and SIGKILL if the server has not exited within `grace_s`: a server stuck in
+    its teardown must not keep its row running and its GPUs held."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _upstream_error(status: int, body: bytes) -> Exception:
