@@ -11,6 +11,7 @@ from gpufleet.domain.errors import InvalidInput
 from gpufleet.planning.planner import Planner, plan
 from gpufleet.planning.result import PlanResult
 from gpufleet.planning.scenario import parse_scenario
+from gpufleet.planning.solver import proven
 from tests.unit.test_planner_recompute import check_plan
 
 # One H100 cluster of 100 GPUs from 2027-01-04; GB200 (2.5x) of 40 GPUs from period 2.
@@ -257,3 +258,12 @@ def test_bad_solver_options_are_refused() -> None:
         plan(parsed, gap=-0.1)
     with pytest.raises(InvalidInput, match="time limit"):
         plan(parsed, time_limit=0)
+
+
+def test_an_answer_is_optimal_only_within_the_gaps_asked_for() -> None:
+    gaps = {"mip_rel_gap": 1e-3, "mip_abs_gap": 1e-6}
+    assert proven(999.5, 1000.0, gaps)  # 0.05% from the bound
+    # highspy 1.16.0's warm re-solve: "optimal", its solution 17% below its own bound.
+    assert not proven(6_025_241.6, 7_289_676.8, gaps)
+    assert proven(6_025_241.6, 7_289_676.8, {"mip_rel_gap": 0.0, "mip_abs_gap": 2e6})
+    assert not proven(1.0, float("inf"), gaps)
