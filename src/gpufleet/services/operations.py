@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gpufleet.adapters.db.repos import billing as billing_repo
 from gpufleet.adapters.db.repos import events as events_repo
 from gpufleet.adapters.db.repos import fleet as fleet_repo
 from gpufleet.adapters.db.repos import lease_placement as leases_repo
@@ -208,9 +209,11 @@ def _run_chunk(s: PlacementSession, row: repo.OpsRow, options: AdvanceOptions, e
     append_events(conn, chunk.events)
     _lease_states(s, chunk)
     metered = seconds(row.metered_until)
-    rows = [(u.holder, at(u.hour_start), u.tenant, u.gpu_model, u.promised, u.delivered,
-             u.shortfall) for u in hourly_usage(placer, metered, end)]  # fmt: skip
-    repo.add_usage(conn, rows)
+    rows = [{"lease_id": u.holder, "hour_start": at(u.hour_start), "tenant_id": u.tenant,
+             "gpu_model": u.gpu_model, "promised_gpu_seconds": u.promised,
+             "delivered_gpu_seconds": u.delivered, "shortfall_gpu_seconds": u.shortfall}
+            for u in hourly_usage(placer, metered, end)]  # fmt: skip
+    billing_repo.add_metered_hours(conn, rows)  # an hour stored before stays as billed
     totals = Totals.from_dict(row.totals)
     totals.merge(chunk.totals)
     totals.program_gpus_recovered += retried.gpus if retried else 0

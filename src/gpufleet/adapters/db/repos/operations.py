@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, update
 
-from gpufleet.adapters.db.tables_operations import lease_usage_hours, ops_state
+from gpufleet.adapters.db.tables_operations import ops_state
 from gpufleet.domain.timeutil import to_utc
 
 
@@ -46,30 +45,3 @@ def create(conn: Connection, row: OpsRow) -> None:
 
 def change(conn: Connection, **values: Any) -> None:
     conn.execute(update(ops_state).where(ops_state.c.id == 1).values(**values))
-
-
-UsageRow = tuple[str, datetime, int, str, int, int, int]  # lease, hour, tenant, model, p, d, s
-
-
-def add_usage(conn: Connection, rows: Sequence[UsageRow]) -> int:
-    """Inserts the rows not there yet (a row, once written, is what billing rated)."""
-    if not rows:
-        return 0
-    t = lease_usage_hours
-    keys = [(r[0], r[1]) for r in rows]
-    have: set[tuple[str, datetime]] = set()
-    for i in range(0, len(keys), 500):
-        part = keys[i : i + 500]
-        query = select(t.c.lease_id, t.c.hour_start).where(
-            tuple_(t.c.lease_id, t.c.hour_start).in_(part)
-        )
-        have.update((lease, to_utc(hour)) for lease, hour in conn.execute(query))
-    new = [
-        {"lease_id": r[0], "hour_start": r[1], "tenant_id": r[2], "gpu_model": r[3],
-         "promised_gpu_seconds": r[4], "delivered_gpu_seconds": r[5],
-         "shortfall_gpu_seconds": r[6]}
-        for r in rows if (r[0], r[1]) not in have
-    ]  # fmt: skip
-    if new:
-        conn.execute(insert(t), new)
-    return len(new)
