@@ -161,8 +161,9 @@ class MilpSolver:
             highspy.HighsModelStatus.kModelEmpty,
         )
         if optimal and self._model.integrality.any() and values is not None:
-            # Trust the proof of the solution returned, not the status: on a warm re-solve
-            # highspy 1.16.0 answered kOptimal with a solution 17% below its bound.
+            # Trust the proof of the solution returned, not the status: given a complete
+            # start (setSolution) with presolve on, HiGHS 1.16.0 can answer kOptimal while
+            # getSolution() is that start, unchanged (17% below the bound on small.yaml).
             reached = float(self._model.col_cost @ values) + self._model.offset
             optimal = proven(reached, info.mip_dual_bound, gaps)
         bound = _dollars(info.mip_dual_bound) if self._model.integrality.any() else math.inf
