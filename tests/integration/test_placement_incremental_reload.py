@@ -210,6 +210,9 @@ def test_an_engine_caught_up_hold_by_hold_equals_a_cold_load(
             caught_up = read_placer(db, other)
             cold = read_placer(db, PlacementCache())
             assert _snapshot(caught_up) == _snapshot(cold)
+            writer = caches[op[0]]
+            if writer.placer is not None:  # kept after its write, even a refused one
+                assert _snapshot(writer.placer) == _snapshot(cold)
             check_index(caught_up)
             check_invariants(caught_up)
             if kept and share == math.inf:  # no error dropped it: caught up hold by hold

@@ -78,11 +78,7 @@ def try_accept(s: PlacementSession, rental: Rental) -> Accepted | Refusal:
     result = s.placer.place(request, spares=SpareUse.NEVER)  # preemption first
     notices: tuple[PreemptionNotice, ...] = ()
     if isinstance(result, Refusal) and not request.interruptible:
-        try:
-            placed, notices = preempt_for(s, request, result)
-        except Conflict as error:  # name the request, as every other refusal does
-            raise Conflict(f"rental request {rental.id!r} cannot be placed: {error.message}",
-                           error.issues) from error  # fmt: skip
+        placed, notices = preempt_for(s, request, result)
         result = placed if placed is not None else result
     if isinstance(result, Refusal):
         return result

@@ -138,12 +138,33 @@ def catch_up(
         return False
     short = repo.rows_of(conn, hold_shortfalls, live)
     placer.advance(clock)
+    _replace(placer, fleet, holders, holds, rows, short)
+    return True
+
+
+def reload_holds(conn: Connection, fleet: FleetMap, placer: Placer, holders: list[str]) -> None:
+    """Puts `holders` back into the engine as this transaction reads them: how an operation
+    that changed them in the engine only, and then gave up, is undone without a rebuild."""
+    holds = repo.holds_named(conn, holders, placer.clock)
+    live = [h.holder for h in holds]
+    rows = repo.rows_of(conn, node_assignments, live)
+    short = repo.rows_of(conn, hold_shortfalls, live)
+    _replace(placer, fleet, holders, holds, rows, short)
+
+
+def _replace(
+    placer: Placer,
+    fleet: FleetMap,
+    holders: list[str],
+    holds: list[repo.StoredHold],
+    rows: dict[str, list[Any]],
+    short: dict[str, list[Any]],
+) -> None:
     known = placer.bookings.holds
     for holder in holders:  # all out first: a changed hold may now use another's old GPUs
         if holder in known:
             placer.remove(holder)
     restore_holds(placer, fleet, holds, rows, short)
-    return True
 
 
 def sync_node_states(
